@@ -1,0 +1,27 @@
+"""pybinscale: the scaling theory of 1-bit neural networks, made runnable.
+
+The package has three layers. :mod:`pybinscale.kernels` exposes exact SIMD bit kernels
+(packed sign matrices, XNOR/AND-popcount products, NTK Gram matrices) from a Rust core;
+the estimators fit 1-bit networks, NTK kernel regression and scaling laws with a
+scikit-learn interface; the command ``pybinscale run`` runs the whole study.
+"""
+
+from __future__ import annotations
+
+from ._runtime import (
+    get_num_threads,
+    set_num_threads,
+    set_simd_path,
+    simd_path,
+    supported_simd_paths,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "get_num_threads",
+    "set_num_threads",
+    "set_simd_path",
+    "simd_path",
+    "supported_simd_paths",
+]

@@ -1,0 +1,14 @@
+//! pybinscale's core: exact bitwise kernels for 1-bit neural networks.
+//!
+//! Plain Rust with no Python types. The modules follow the data:
+//! [`bits`] packs real matrices into sign bits, [`matmul`] multiplies packed matrices
+//! with XNOR/AND-popcount (and b-bit activations bit-serially), [`gram`] builds
+//! empirical NTK Gram matrices from activation patterns, [`ntk`] evaluates the closed-form
+//! infinite-width kernels, [`simd`] picks the instruction set at run time and [`parallel`]
+//! owns the thread pool. The `python` feature adds the thin PyO3 layer.
+
+pub mod parallel;
+pub mod simd;
+
+#[cfg(feature = "python")]
+mod python;
