@@ -7,8 +7,20 @@
 //! infinite-width kernels, [`simd`] picks the instruction set at run time and [`parallel`]
 //! owns the thread pool. The `python` feature adds the thin PyO3 layer.
 
+pub mod bits;
+pub mod dense;
+pub mod error;
+pub mod gram;
+pub mod matmul;
+pub mod ntk;
 pub mod parallel;
+pub mod quantize;
 pub mod simd;
+
+pub use error::Error;
 
 #[cfg(feature = "python")]
 mod python;
+
+#[cfg(test)]
+mod test_support;

@@ -62,3 +62,26 @@ pub fn num_threads() -> usize {
 pub fn install<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     current_pool().install(work)
 }
+
+/// Runs `work(first_row, rows)` in the pool on consecutive blocks of `rows_per_chunk` rows
+/// of the row-major `out` (rows of `row_len` elements), each block on one thread.
+///
+/// Every output row belongs to exactly one block, so blocks can be filled without locks,
+/// and a row's value never depends on which thread or block computed it.
+pub fn for_each_row_chunk<O: Send>(
+    out: &mut [O],
+    row_len: usize,
+    rows_per_chunk: usize,
+    work: impl Fn(usize, &mut [O]) + Sync,
+) {
+    if out.is_empty() || row_len == 0 {
+        return;
+    }
+    let rows_per_chunk = rows_per_chunk.max(1);
+    install(|| {
+        use rayon::prelude::*;
+        out.par_chunks_mut(rows_per_chunk * row_len)
+            .enumerate()
+            .for_each(|(index, rows)| work(index * rows_per_chunk, rows))
+    });
+}

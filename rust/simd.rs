@@ -76,11 +76,7 @@ impl fmt::Display for PathError {
             PathError::Unsupported(path) => write!(
                 f,
                 "this CPU cannot run the {path} path; supported paths: {}",
-                supported_paths()
-                    .iter()
-                    .map(|p| p.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                supported_paths().iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")
             ),
         }
     }

@@ -1,0 +1,112 @@
+//! The closed-form infinite-width kernels of a two-layer ReLU network.
+//!
+//! For Gaussian first-layer weights, as the width grows the empirical NTK of the first
+//! layer tends to the arc-cosine kernel of order 0,
+//!
+//! ```text
+//! H*_ij = kappa^2 <x_i, z_j> (pi - theta_ij) / (2 pi),   theta_ij = arccos(cos(x_i, z_j)),
+//! ```
+//!
+//! and training the output layer as well adds the order-1 arc-cosine (NNGP) term
+//! `kappa^2 |x_i| |z_j| (sin theta + (pi - theta) cos theta) / (2 pi)`. A zero row has no
+//! direction; both terms vanish there, and `theta` is taken as pi/2.
+
+use std::f64::consts::PI;
+
+use crate::bits::{Matrix, Real};
+use crate::dense::inner_products;
+use crate::error::Error;
+use crate::matmul::mirror_upper;
+use crate::parallel;
+
+fn row_norms<T: Real>(m: Matrix<'_, T>) -> Vec<f64> {
+    (0..m.rows())
+        .map(|i| m.row(i).iter().fold(0.0f64, |acc, &v| v.to_f64().mul_add(v.to_f64(), acc)).sqrt())
+        .collect()
+}
+
+/// One kernel entry from the inner product and the two norms.
+pub fn arccos_entry(dot: f64, norm_x: f64, norm_z: f64, kappa: f64, output_layer: bool) -> f64 {
+    let norms = norm_x * norm_z;
+    let cosine = if norms > 0.0 { (dot / norms).clamp(-1.0, 1.0) } else { 0.0 };
+    let theta = cosine.acos();
+    let mut value = kappa * kappa * dot * (PI - theta) / (2.0 * PI);
+    if output_layer {
+        let sine = (1.0 - cosine * cosine).max(0.0).sqrt();
+        value += kappa * kappa * norms * (sine + (PI - theta) * cosine) / (2.0 * PI);
+    }
+    value
+}
+
+/// The limit kernel `H*` (plus the NNGP term when `output_layer`) between the rows of
+/// `x` and of `z` (`x` itself when `None`), `n` x `n_z` row-major.
+pub fn arccos_ntk<T: Real>(
+    x: Matrix<'_, T>,
+    z: Option<Matrix<'_, T>>,
+    kappa: f64,
+    output_layer: bool,
+) -> Result<Vec<f64>, Error> {
+    for m in std::iter::once(x).chain(z) {
+        if let Some((row, col)) = m.first_non_finite() {
+            return Err(Error::NonFinite { row, col });
+        }
+    }
+    if !kappa.is_finite() {
+        return Err(Error::OutOfRange(format!("kappa must be finite, got {kappa}")));
+    }
+    let symmetric = z.is_none();
+    let mut kernel = inner_products(x, z, false)?;
+    let norms_x = row_norms(x);
+    let norms_z = z.map_or_else(|| norms_x.clone(), row_norms);
+    let n_z = norms_z.len();
+    parallel::for_each_row_chunk(&mut kernel, n_z, 16, |first, rows| {
+        for (r, row) in rows.chunks_mut(n_z).enumerate() {
+            let i = first + r;
+            // In the symmetric case only the upper triangle holds inner products.
+            let start = if symmetric { i } else { 0 };
+            for (j, value) in row.iter_mut().enumerate().skip(start) {
+                *value = arccos_entry(*value, norms_x[i], norms_z[j], kappa, output_layer);
+            }
+        }
+    });
+    if symmetric {
+        mirror_upper(&mut kernel, n_z);
+    }
+    Ok(kernel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gram::ntk_gram;
+    use crate::test_support::random_matrix;
+
+    #[test]
+    fn known_angles_give_known_values() {
+        // Parallel: theta = 0, H = <x, x> / 2; orthogonal: 0; opposite: 0.
+        assert!((arccos_entry(4.0, 2.0, 2.0, 1.0, false) - 2.0).abs() < 1e-15);
+        assert_eq!(arccos_entry(0.0, 1.0, 1.0, 1.0, false), 0.0);
+        assert!(arccos_entry(-1.0, 1.0, 1.0, 1.0, false).abs() < 1e-15);
+        // NNGP term at theta = 0 is |x||z| pi / (2 pi) = |x||z| / 2; at theta = pi/2, 1/(2 pi).
+        assert!((arccos_entry(1.0, 1.0, 1.0, 1.0, true) - 1.0).abs() < 1e-15);
+        assert!((arccos_entry(0.0, 1.0, 1.0, 2.0, true) - 4.0 / (2.0 * PI)).abs() < 1e-15);
+        assert_eq!(arccos_entry(0.0, 0.0, 3.0, 1.0, true), 0.0);
+    }
+
+    #[test]
+    fn wide_gaussian_gram_approaches_the_limit() {
+        let (n, d, m) = (12, 5, 1 << 15);
+        let mut x = random_matrix(n, d, 41);
+        for row in x.chunks_mut(d) {
+            let norm = row.iter().map(|v| v * v).sum::<f64>().sqrt();
+            row.iter_mut().for_each(|v| *v /= norm);
+        }
+        let w = random_matrix(m, d, 42);
+        let xm = Matrix::contiguous(&x, n, d).unwrap();
+        let limit = arccos_ntk(xm, None, 1.0, false).unwrap();
+        let gram = ntk_gram(xm, Matrix::contiguous(&w, m, d).unwrap(), None, 1.0, false).unwrap();
+        let diff: f64 = gram.iter().zip(&limit).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt();
+        let size: f64 = limit.iter().map(|v| v * v).sum::<f64>().sqrt();
+        assert!(diff / size < 0.03, "relative error {}", diff / size);
+    }
+}
