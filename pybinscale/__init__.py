@@ -15,13 +15,37 @@ from ._runtime import (
     simd_path,
     supported_simd_paths,
 )
+from .kernels import (
+    PackedSigns,
+    ResultTooLargeError,
+    activation_patterns,
+    coactivation_counts,
+    ntk_gram,
+    ntk_limit,
+    pack_signs,
+    quantize_activations,
+    quantized_matmul,
+    sign_matmul,
+    unpack_signs,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "PackedSigns",
+    "ResultTooLargeError",
+    "activation_patterns",
+    "coactivation_counts",
     "get_num_threads",
+    "ntk_gram",
+    "ntk_limit",
+    "pack_signs",
+    "quantize_activations",
+    "quantized_matmul",
     "set_num_threads",
     "set_simd_path",
+    "sign_matmul",
     "simd_path",
     "supported_simd_paths",
+    "unpack_signs",
 ]
