@@ -65,7 +65,10 @@ pub fn arccos_ntk<T: Real>(
             // In the symmetric case only the upper triangle holds inner products.
             let start = if symmetric { i } else { 0 };
             for (j, value) in row.iter_mut().enumerate().skip(start) {
-                *value = arccos_entry(*value, norms_x[i], norms_z[j], kappa, output_layer);
+                // A row with itself is parallel: use its exact squared norm rather than a
+                // cosine rounded to 1 - eps, which arccos would turn into an angle of 1e-8.
+                let dot = if symmetric && i == j { norms_x[i] * norms_x[i] } else { *value };
+                *value = arccos_entry(dot, norms_x[i], norms_z[j], kappa, output_layer);
             }
         }
     });
