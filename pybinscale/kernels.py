@@ -300,9 +300,10 @@ def quantize_activations(X: Any, activation_bits: int = 8) -> tuple[np.ndarray, 
     """Quantise rows of activations with BitNet's absmax rule.
 
     For row ``x`` with ``gamma = max |x|`` and ``Q = 2**(b - 1)`` for ``b`` bits, the
-    integers are ``round(x * Q / gamma)`` (to nearest, ties to even, in float64 as
-    ``(x * Q) / gamma``) clipped to ``[-Q, Q - 1]``, the range of a ``b``-bit two's
-    complement integer. With one bit the integers are ``sign(x)`` in {-1, +1}. The
+    integers are ``round(x * (Q / gamma))`` (in float64, to nearest with ties to even;
+    BitNet multiplies by the factor ``Q / gamma``) clipped to ``[-Q, Q - 1]``, the range
+    of a ``b``-bit two's complement integer (BitNet's clip to ``±(Q - eps)`` once stored
+    in ``b`` bits). With one bit the integers are ``sign(x)`` in {-1, +1}. The
     row's scale is ``gamma / Q``, so ``values * scales[:, None]`` approximates ``X``.
     A row of zeros gets integers 0 (+1 for one bit) and scale 0.
 

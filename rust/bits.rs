@@ -38,8 +38,16 @@ pub fn last_word_mask(cols: usize) -> u64 {
 /// A real scalar the kernels read: `f32` or `f64`.
 pub trait Real: Copy + Send + Sync + PartialOrd + 'static {
     const ZERO: Self;
+    /// `abs_bits` of infinity: any larger value is NaN.
+    const INFINITY_BITS: u64;
     fn to_f64(self) -> f64;
     fn is_finite(self) -> bool;
+    /// The bits of `|self|`. For non-negative floats the bit patterns are ordered like the
+    /// values, so a maximum over integers (which vectorises, unlike a float maximum that
+    /// must respect NaN) finds the largest magnitude and any NaN or infinity at once.
+    fn abs_bits(self) -> u64;
+    /// The value whose `abs_bits` is `bits`, widened to f64.
+    fn from_abs_bits(bits: u64) -> f64;
     fn pack_row(path: SimdPath, row: &[Self], out: &mut [u64]) -> Option<usize>;
 }
 
@@ -297,8 +305,19 @@ fn pack_row_portable<T: Real>(row: &[T], out: &mut [u64]) -> Option<usize> {
 
 impl Real for f32 {
     const ZERO: Self = 0.0;
+    const INFINITY_BITS: u64 = 0x7f80_0000;
 
-    #[inline]
+    #[inline(always)]
+    fn abs_bits(self) -> u64 {
+        u64::from(self.to_bits() & 0x7fff_ffff)
+    }
+
+    #[inline(always)]
+    fn from_abs_bits(bits: u64) -> f64 {
+        f64::from(f32::from_bits(bits as u32))
+    }
+
+    #[inline(always)]
     fn to_f64(self) -> f64 {
         f64::from(self)
     }
@@ -323,8 +342,19 @@ impl Real for f32 {
 
 impl Real for f64 {
     const ZERO: Self = 0.0;
+    const INFINITY_BITS: u64 = 0x7ff0_0000_0000_0000;
 
-    #[inline]
+    #[inline(always)]
+    fn abs_bits(self) -> u64 {
+        self.to_bits() & 0x7fff_ffff_ffff_ffff
+    }
+
+    #[inline(always)]
+    fn from_abs_bits(bits: u64) -> f64 {
+        f64::from_bits(bits)
+    }
+
+    #[inline(always)]
     fn to_f64(self) -> f64 {
         self
     }

@@ -91,11 +91,34 @@ pub fn try_zeroed<T: Zeroable>(len: usize) -> Result<Vec<T>, Error> {
     if pointer.is_null() {
         return Err(Error::TooLarge { bytes });
     }
+    advise_huge_pages(pointer.cast(), layout.size());
     // SAFETY: `pointer` was allocated by the global allocator with the layout of
     // `[T; len]`, which is what `Vec<T>` with capacity `len` deallocates with; all `len`
     // elements are initialised, to zero bytes, which `T: Zeroable` makes valid values.
     Ok(unsafe { Vec::from_raw_parts(pointer, len, len) })
 }
+
+/// Asks Linux to back a large fresh buffer with 2 MiB pages, so that filling it takes
+/// one page fault per 2 MiB instead of per 4 KiB (a measurable share of a product's time
+/// when the result is hundreds of MiB). Only advice: failure changes nothing.
+#[cfg(target_os = "linux")]
+fn advise_huge_pages(pointer: *mut u8, len: usize) {
+    const PAGE: usize = 4096;
+    const HUGE: usize = 2 << 20;
+    if len < 4 * HUGE {
+        return;
+    }
+    let start = (pointer as usize).next_multiple_of(PAGE);
+    let end = (pointer as usize + len) / PAGE * PAGE;
+    if end > start {
+        // SAFETY: [start, end) lies inside the allocation just made and is page aligned;
+        // MADV_HUGEPAGE changes how its pages are backed, never their contents.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn advise_huge_pages(_pointer: *mut u8, _len: usize) {}
 
 /// `a * b` for sizes, or [`Error::TooLarge`] when it overflows `usize`.
 pub fn checked_len(a: usize, b: usize, element_bytes: usize) -> Result<usize, Error> {

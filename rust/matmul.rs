@@ -132,11 +132,14 @@ pub fn for_each_tile<O, S>(
     debug_assert_eq!(out.len(), out_rows * out_cols);
     let path = active_path();
     let rows_per_tile = TILE_ROWS / planes;
-    // A chunk's rows of A are reused against every panel group, so keep them in L2
-    // (~256 KiB); smaller chunks also balance the triangle of a symmetric product.
+    // Every chunk streams all of B's panels once, so chunks should be tall; its rows of A
+    // are reused against every panel group, so they should stay in L2 (512 KiB of them);
+    // and there should be a few chunks per thread to balance the triangle of a symmetric
+    // product.
     let tile_bytes = rows_per_tile * planes * a.stride().max(1) * 8;
-    let tiles_per_chunk = (256 * 1024 / tile_bytes).clamp(1, 16);
-    let chunk_rows = rows_per_tile * tiles_per_chunk;
+    let tiles_for_cache = (512 * 1024 / tile_bytes).max(1);
+    let tiles_for_balance = out_rows.div_ceil(rows_per_tile * 4 * parallel::num_threads()).max(1);
+    let chunk_rows = rows_per_tile * tiles_for_cache.min(tiles_for_balance);
     let words = panels.words;
     parallel::for_each_row_chunk(out, out_cols, chunk_rows, |first, chunk| {
         let rows_here = chunk.len() / out_cols;

@@ -62,7 +62,7 @@ def reference_quantize(X: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray
         return np.where(X >= 0, 1, -1), gamma
     levels = 2.0 ** (bits - 1)
     safe = np.where(gamma > 0, gamma, 1.0)
-    values = np.clip(np.rint(X * levels / safe[:, None]), -levels, levels - 1)
+    values = np.clip(np.rint(X * (levels / safe)[:, None]), -levels, levels - 1)
     values[gamma == 0] = 0
     return values.astype(np.int64), gamma / levels
 
