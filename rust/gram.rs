@@ -14,7 +14,7 @@
 use crate::bits::{Matrix, PackedBits, Real};
 use crate::dense::{for_each_block, inner_products, Transposed};
 use crate::error::Error;
-use crate::matmul::{for_each_tile, mirror_upper, Combine, Panels};
+use crate::matmul::{for_each_tile, Combine, Panels};
 
 fn sign_value<T: Real>(v: T) -> f64 {
     if v >= T::ZERO {
@@ -82,7 +82,6 @@ pub fn ntk_gram<T: Real>(
     let z_patterns = z.map(|z| activation_patterns(z, w, quantized)).transpose()?;
     let symmetric = z.is_none();
     let mut gram = inner_products(x, z, false)?;
-    let n_z = z.map_or(x.rows(), |z| z.rows());
     let scale = kappa * kappa / w.rows() as f64;
     let panels = Panels::new(z_patterns.as_ref().unwrap_or(&x_patterns).view())?;
     for_each_tile(
@@ -92,18 +91,12 @@ pub fn ntk_gram<T: Real>(
         1,
         symmetric,
         &mut gram,
-        |chunk, first, tile| {
-            for i in 0..tile.rows {
-                let row = &mut chunk[(tile.row - first + i) * n_z + tile.col..][..tile.cols];
-                for (value, &count) in row.iter_mut().zip(&tile.counts[i]) {
-                    *value = scale * *value * count as f64;
-                }
+        |tile, i, skip, dest| {
+            for (value, &count) in dest.iter_mut().zip(&tile.counts[i][skip..]) {
+                *value = scale * *value * count as f64;
             }
         },
     );
-    if symmetric {
-        mirror_upper(&mut gram, n_z);
-    }
     Ok(gram)
 }
 

@@ -106,30 +106,34 @@ pub struct Tile<'t> {
     pub counts: &'t TileCounts,
 }
 
-/// Computes every tile of `popcount(A_row combine B_row)` and gives each to `sink`.
+/// Computes every tile of `popcount(A_row combine B_row)` and has `sink` turn each
+/// output row of it into values.
 ///
 /// `A` has `planes` consecutive rows per output row; the output is `A.rows() / planes` by
-/// `B.rows()`, row-major in `out`, and `sink(chunk, first_row, tile)` writes the tile into
-/// `chunk`, the block of output rows that starts at `first_row`. With `upper_only`,
-/// tiles lying wholly below the diagonal are skipped (for symmetric products).
+/// `B.rows()`, row-major in `out`. For output row `tile.row + i` of a tile, `sink(tile, i,
+/// first, dest)` writes `dest`, the entries of columns `tile.col + first ..
+/// tile.col + tile.cols`, from `tile.counts` (it may read what `dest` held before).
+/// With `symmetric` (for `B = A`), only entries on or above the diagonal are given to
+/// the sink, and each is then copied to its mirror image below the diagonal.
 pub fn for_each_tile<O, S>(
     combine: Combine,
     a: BitMatrix<'_>,
     panels: &Panels,
     planes: usize,
-    upper_only: bool,
+    symmetric: bool,
     out: &mut [O],
     sink: S,
 ) where
-    O: Send,
-    S: Fn(&mut [O], usize, &Tile<'_>) + Sync,
+    O: Copy + Send,
+    S: Fn(&Tile<'_>, usize, usize, &mut [O]) + Sync,
 {
     let out_cols = panels.rows;
     let out_rows = a.rows() / planes.max(1);
     if out_rows == 0 || out_cols == 0 {
         return;
     }
-    debug_assert_eq!(out.len(), out_rows * out_cols);
+    assert_eq!(out.len(), out_rows * out_cols, "output buffer of the wrong size");
+    assert!(!symmetric || out_rows == out_cols, "a symmetric product is square");
     let path = active_path();
     let rows_per_tile = TILE_ROWS / planes;
     // Every chunk streams all of B's panels once, so chunks should be tall; its rows of A
@@ -141,33 +145,56 @@ pub fn for_each_tile<O, S>(
     let tiles_for_balance = out_rows.div_ceil(rows_per_tile * 4 * parallel::num_threads()).max(1);
     let chunk_rows = rows_per_tile * tiles_for_cache.min(tiles_for_balance);
     let words = panels.words;
-    parallel::for_each_row_chunk(out, out_cols, chunk_rows, |first, chunk| {
-        let rows_here = chunk.len() / out_cols;
-        let mut counts: TileCounts = [[0; TILE_COLS]; TILE_ROWS];
-        for group in 0..panels.groups() {
-            let col = group * TILE_COLS;
-            let blocks = panels.group(group);
-            for row in (first..first + rows_here).step_by(rows_per_tile) {
-                if upper_only && col + TILE_COLS <= row {
-                    continue;
+    let base = SharedMut(out.as_mut_ptr());
+    parallel::install(|| {
+        (0..out_rows.div_ceil(chunk_rows)).into_par_iter().for_each(|chunk| {
+            let base = &base;
+            let first = chunk * chunk_rows;
+            let end = (first + chunk_rows).min(out_rows);
+            let mut counts: TileCounts = [[0; TILE_COLS]; TILE_ROWS];
+            for group in 0..panels.groups() {
+                let col = group * TILE_COLS;
+                let cols = TILE_COLS.min(out_cols - col);
+                let blocks = panels.group(group);
+                for row in (first..end).step_by(rows_per_tile) {
+                    if symmetric && col + cols <= row {
+                        continue;
+                    }
+                    let rows = rows_per_tile.min(end - row);
+                    let mut a_rows: [&[u64]; TILE_ROWS] = [&[]; TILE_ROWS];
+                    for (r, slot) in a_rows.iter_mut().enumerate().take(rows * planes) {
+                        *slot = &a.row(row * planes + r)[..words];
+                    }
+                    count_tile(path, combine, &a_rows[..rows * planes], blocks, words, &mut counts);
+                    let tile = Tile { row, rows, col, cols, planes, counts: &counts };
+                    for i in 0..rows {
+                        let r = row + i;
+                        let skip = if symmetric { r.saturating_sub(col).min(cols) } else { 0 };
+                        // SAFETY: the tiles partition the output, each is handled by one task,
+                        // and (r, col + skip .. col + cols) lies inside the n x m buffer. With
+                        // `symmetric` the slice starts at the diagonal, so no slice ever covers
+                        // an entry below it; those are written only by the mirror copy below,
+                        // once each, by the task owning their image above the diagonal.
+                        let dest = unsafe {
+                            std::slice::from_raw_parts_mut(
+                                base.0.add(r * out_cols + col + skip),
+                                cols - skip,
+                            )
+                        };
+                        sink(&tile, i, skip, dest);
+                        if symmetric {
+                            for (offset, &value) in dest.iter().enumerate() {
+                                let j = col + skip + offset;
+                                if j > r {
+                                    // SAFETY: j, r < n; (j, r) is below the diagonal (see above).
+                                    unsafe { *base.0.add(j * out_cols + r) = value };
+                                }
+                            }
+                        }
+                    }
                 }
-                let rows = rows_per_tile.min(first + rows_here - row);
-                let mut a_rows: [&[u64]; TILE_ROWS] = [&[]; TILE_ROWS];
-                for (r, slot) in a_rows.iter_mut().enumerate().take(rows * planes) {
-                    *slot = &a.row(row * planes + r)[..words];
-                }
-                count_tile(path, combine, &a_rows[..rows * planes], blocks, words, &mut counts);
-                let tile = Tile {
-                    row,
-                    rows,
-                    col,
-                    cols: TILE_COLS.min(out_cols - col),
-                    planes,
-                    counts: &counts,
-                };
-                sink(chunk, first, &tile);
             }
-        }
+        })
     });
 }
 
@@ -198,8 +225,10 @@ pub fn mirror_upper<T: Copy + Send + Sync>(matrix: &mut [T], n: usize) {
     });
 }
 
+/// A pointer to an output buffer shared by tasks that write disjoint entries of it.
 struct SharedMut<T>(*mut T);
-// SAFETY: used only by `mirror_upper`, whose tasks touch disjoint elements (see there).
+// SAFETY: used only by `for_each_tile` and `mirror_upper`, whose tasks write disjoint
+// entries (see there), so sharing the pointer between threads creates no data race.
 unsafe impl<T: Send> Sync for SharedMut<T> {}
 
 /// Dispatches one tile to the kernel of `path` for `rows` rows of `A`.
@@ -447,13 +476,10 @@ pub fn sign_product(a: BitMatrix<'_>, b: BitMatrix<'_>) -> Result<Vec<i32>, Erro
     let m = b.rows();
     let mut out = try_zeroed::<i32>(checked_len(a.rows(), m, 4)?)?;
     let panels = Panels::new(b)?;
-    for_each_tile(Combine::Xor, a, &panels, 1, false, &mut out, |chunk, first, tile| {
-        for i in 0..tile.rows {
-            let row = &mut chunk[(tile.row - first + i) * m + tile.col..][..tile.cols];
-            for (value, &count) in row.iter_mut().zip(&tile.counts[i]) {
-                // |cols - 2 count| <= cols <= i32::MAX, checked above.
-                *value = (cols - 2 * count as i64) as i32;
-            }
+    for_each_tile(Combine::Xor, a, &panels, 1, false, &mut out, |tile, i, skip, dest| {
+        for (value, &count) in dest.iter_mut().zip(&tile.counts[i][skip..]) {
+            // |cols - 2 count| <= cols <= i32::MAX, checked above.
+            *value = (cols - 2 * count as i64) as i32;
         }
     });
     Ok(out)
@@ -469,17 +495,11 @@ pub fn and_counts(p: BitMatrix<'_>, q: Option<BitMatrix<'_>>) -> Result<Vec<i32>
     let m = other.rows();
     let mut out = try_zeroed::<i32>(checked_len(p.rows(), m, 4)?)?;
     let panels = Panels::new(other)?;
-    for_each_tile(Combine::And, p, &panels, 1, q.is_none(), &mut out, |chunk, first, tile| {
-        for i in 0..tile.rows {
-            let row = &mut chunk[(tile.row - first + i) * m + tile.col..][..tile.cols];
-            for (value, &count) in row.iter_mut().zip(&tile.counts[i]) {
-                *value = count as i32;
-            }
+    for_each_tile(Combine::And, p, &panels, 1, q.is_none(), &mut out, |tile, i, skip, dest| {
+        for (value, &count) in dest.iter_mut().zip(&tile.counts[i][skip..]) {
+            *value = count as i32;
         }
     });
-    if q.is_none() {
-        mirror_upper(&mut out, m);
-    }
     Ok(out)
 }
 
@@ -540,19 +560,17 @@ pub fn bit_serial_product<T: crate::error::Zeroable + Send>(
         planes,
         false,
         &mut out,
-        |chunk, first, tile| {
-            for i in 0..tile.rows {
-                let row_index = tile.row + i;
-                let row = &mut chunk[(row_index - first) * m + tile.col..][..tile.cols];
-                for (c, value) in row.iter_mut().enumerate() {
-                    let mut total = sign_offsets[tile.col + c];
-                    for (p, &weight) in weights.iter().enumerate() {
-                        let count = tile.counts[i * planes + p][c] as i64;
-                        let ones = i64::from(plane_popcounts[row_index * planes + p]);
-                        total += weight * (2 * count - ones);
-                    }
-                    *value = convert(total as f64 * row_scales[row_index]);
+        |tile, i, skip, dest| {
+            let row = tile.row + i;
+            for (offset, value) in dest.iter_mut().enumerate() {
+                let c = skip + offset;
+                let mut total = sign_offsets[tile.col + c];
+                for (p, &weight) in weights.iter().enumerate() {
+                    let count = tile.counts[i * planes + p][c] as i64;
+                    let ones = i64::from(plane_popcounts[row * planes + p]);
+                    total += weight * (2 * count - ones);
                 }
+                *value = convert(total as f64 * row_scales[row]);
             }
         },
     );
