@@ -16,30 +16,34 @@ use crate::simd::{active_path, SimdPath};
 
 /// Columns of a block: one 64-bit word of sign bits per row.
 pub const BLOCK_COLS: usize = 64;
-/// Rows of a block: 3 rows x 8 vectors of 8 f64 = 24 accumulators.
-pub const BLOCK_ROWS: usize = 3;
+/// Rows of a block: 2 rows x 8 vectors of 8 f64 = 16 accumulators, which with the 8
+/// vectors of the panel row and a broadcast fit the 32 AVX-512 registers without spills.
+pub const BLOCK_ROWS: usize = 2;
 
-/// `B` transposed to `depth` rows of `padded` columns (zero beyond `cols`), in f64.
+/// `B` transposed and cut into panels of [`BLOCK_COLS`] columns, in f64: panel `p` holds
+/// columns `64p .. 64p + 64` (zero beyond `cols`) as `depth` contiguous rows of 64, so a
+/// block reads one contiguous stretch of memory. (A plain transpose would space those
+/// rows a whole matrix row apart, and with thousands of columns every row of a block
+/// would fall in the same L1 cache set.)
 pub struct Transposed {
     data: Vec<f64>,
     depth: usize,
     cols: usize,
-    padded: usize,
 }
 
 impl Transposed {
     /// Transposes `b`, mapping each entry through `map` (e.g. to its sign).
     pub fn new<T: Real>(b: Matrix<'_, T>, map: impl Fn(T) -> f64) -> Result<Self, Error> {
         let (cols, depth) = (b.rows(), b.cols());
-        let padded = cols.div_ceil(BLOCK_COLS) * BLOCK_COLS;
-        let mut data = try_zeroed::<f64>(checked_len(depth, padded, 8)?)?;
-        // A few rows of B at a time keep both the reads and the writes in cache.
+        let panels = cols.div_ceil(BLOCK_COLS);
+        let mut data = try_zeroed::<f64>(checked_len(panels * depth, BLOCK_COLS, 8)?)?;
         for j in 0..cols {
+            let panel = &mut data[(j / BLOCK_COLS) * depth * BLOCK_COLS..];
             for (k, &value) in b.row(j).iter().enumerate() {
-                data[k * padded + j] = map(value);
+                panel[k * BLOCK_COLS + j % BLOCK_COLS] = map(value);
             }
         }
-        Ok(Transposed { data, depth, cols, padded })
+        Ok(Transposed { data, depth, cols })
     }
 
     /// Columns: rows of the original `B`.
@@ -48,7 +52,13 @@ impl Transposed {
     }
 
     fn blocks(&self) -> usize {
-        self.padded / BLOCK_COLS
+        self.cols.div_ceil(BLOCK_COLS)
+    }
+
+    /// Panel `block`: `depth` rows of [`BLOCK_COLS`] values.
+    fn panel(&self, block: usize) -> &[f64] {
+        let len = self.depth * BLOCK_COLS;
+        &self.data[block * len..(block + 1) * len]
     }
 }
 
@@ -109,7 +119,7 @@ where
         let mut signs = [0u64; BLOCK_ROWS];
         for block in 0..bt.blocks() {
             let col = block * BLOCK_COLS;
-            let columns = &bt.data[col..];
+            let columns = bt.panel(block);
             for row in (first..first + rows_here).step_by(BLOCK_ROWS) {
                 if upper_only && col + BLOCK_COLS <= row {
                     continue;
@@ -119,7 +129,7 @@ where
                     let r = (row - first + r).min(rows_here - 1);
                     &widened[r * depth..(r + 1) * depth]
                 });
-                compute_block(path, &a_rows, columns, bt.padded, depth, &mut values, &mut signs);
+                compute_block(path, &a_rows, columns, depth, &mut values, &mut signs);
                 let cols = BLOCK_COLS.min(bt.cols - col);
                 if cols < BLOCK_COLS {
                     for word in &mut signs {
@@ -139,31 +149,27 @@ fn compute_block(
     path: SimdPath,
     a_rows: &[&[f64]; BLOCK_ROWS],
     columns: &[f64],
-    padded: usize,
     depth: usize,
     values: &mut [[f64; BLOCK_COLS]; BLOCK_ROWS],
     signs: &mut [u64; BLOCK_ROWS],
 ) {
-    debug_assert!(depth == 0 || columns.len() >= (depth - 1) * padded + BLOCK_COLS);
+    debug_assert_eq!(columns.len(), depth * BLOCK_COLS);
     match path {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `active_path` returns only supported paths; every row has `depth`
-        // entries and `columns` holds `depth` rows of `padded >= BLOCK_COLS` entries from
-        // the block's first column, all of which the kernels read and no more.
-        SimdPath::Avx512 => unsafe {
-            x86::block_avx512(a_rows, columns, padded, depth, values, signs)
-        },
+        // entries and `columns` holds the block's `depth` rows of BLOCK_COLS entries, all
+        // of which the kernels read and no more.
+        SimdPath::Avx512 => unsafe { x86::block_avx512(a_rows, columns, depth, values, signs) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
-        SimdPath::Avx2 => unsafe { x86::block_avx2(a_rows, columns, padded, depth, values, signs) },
-        _ => block_portable(a_rows, columns, padded, depth, values, signs),
+        SimdPath::Avx2 => unsafe { x86::block_avx2(a_rows, columns, depth, values, signs) },
+        _ => block_portable(a_rows, columns, depth, values, signs),
     }
 }
 
 fn block_portable(
     a_rows: &[&[f64]; BLOCK_ROWS],
     columns: &[f64],
-    padded: usize,
     depth: usize,
     values: &mut [[f64; BLOCK_COLS]; BLOCK_ROWS],
     signs: &mut [u64; BLOCK_ROWS],
@@ -173,7 +179,7 @@ fn block_portable(
         acc.fill(0.0);
         for k in 0..depth {
             let x = a_rows[r][k];
-            let b = &columns[k * padded..k * padded + BLOCK_COLS];
+            let b = &columns[k * BLOCK_COLS..(k + 1) * BLOCK_COLS];
             for (value, &bk) in acc.iter_mut().zip(b) {
                 *value = x.mul_add(bk, *value);
             }
@@ -197,7 +203,6 @@ mod x86 {
     pub unsafe fn block_avx512(
         a_rows: &[&[f64]; BLOCK_ROWS],
         columns: &[f64],
-        padded: usize,
         depth: usize,
         values: &mut [[f64; BLOCK_COLS]; BLOCK_ROWS],
         signs: &mut [u64; BLOCK_ROWS],
@@ -206,9 +211,8 @@ mod x86 {
         let mut acc = [[_mm512_setzero_pd(); VECTORS]; BLOCK_ROWS];
         let b = columns.as_ptr();
         for k in 0..depth {
-            // SAFETY: row k of the transposed block starts at k * padded and has
-            // BLOCK_COLS entries inside `columns`.
-            let b_row = b.add(k * padded);
+            // SAFETY: row k < depth of the panel is `columns[k * BLOCK_COLS..][..BLOCK_COLS]`.
+            let b_row = b.add(k * BLOCK_COLS);
             for r in 0..BLOCK_ROWS {
                 let x = _mm512_set1_pd(*a_rows[r].get_unchecked(k));
                 for v in 0..VECTORS {
@@ -235,7 +239,6 @@ mod x86 {
     pub unsafe fn block_avx2(
         a_rows: &[&[f64]; BLOCK_ROWS],
         columns: &[f64],
-        padded: usize,
         depth: usize,
         values: &mut [[f64; BLOCK_COLS]; BLOCK_ROWS],
         signs: &mut [u64; BLOCK_ROWS],
@@ -250,7 +253,7 @@ mod x86 {
                 for k in 0..depth {
                     let x = _mm256_set1_pd(*a_rows[r].get_unchecked(k));
                     // SAFETY: as in `block_avx512`.
-                    let b_row = b.add(k * padded + strip);
+                    let b_row = b.add(k * BLOCK_COLS + strip);
                     for v in 0..STRIP / 4 {
                         acc[v] = _mm256_fmadd_pd(x, _mm256_loadu_pd(b_row.add(4 * v)), acc[v]);
                     }
