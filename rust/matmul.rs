@@ -144,6 +144,11 @@ pub fn for_each_tile<O, S>(
     let tiles_for_cache = (512 * 1024 / tile_bytes).max(1);
     let tiles_for_balance = out_rows.div_ceil(rows_per_tile * 4 * parallel::num_threads()).max(1);
     let chunk_rows = rows_per_tile * tiles_for_cache.min(tiles_for_balance);
+    // Each row tile sweeps a block of panel groups (~256 KiB of B, kept in L2 for all the
+    // row tiles of the chunk) and so writes whole stretches of its output rows in order,
+    // rather than 96-byte pieces scattered over the chunk's rows, which would cost a
+    // read of every partly written cache line.
+    let groups_per_block = (256 * 1024 / (TILE_PANELS * panels.words.max(1) * 64)).max(1);
     let words = panels.words;
     let base = SharedMut(out.as_mut_ptr());
     parallel::install(|| {
@@ -152,42 +157,52 @@ pub fn for_each_tile<O, S>(
             let first = chunk * chunk_rows;
             let end = (first + chunk_rows).min(out_rows);
             let mut counts: TileCounts = [[0; TILE_COLS]; TILE_ROWS];
-            for group in 0..panels.groups() {
-                let col = group * TILE_COLS;
-                let cols = TILE_COLS.min(out_cols - col);
-                let blocks = panels.group(group);
+            for block in (0..panels.groups()).step_by(groups_per_block) {
                 for row in (first..end).step_by(rows_per_tile) {
-                    if symmetric && col + cols <= row {
-                        continue;
-                    }
                     let rows = rows_per_tile.min(end - row);
                     let mut a_rows: [&[u64]; TILE_ROWS] = [&[]; TILE_ROWS];
                     for (r, slot) in a_rows.iter_mut().enumerate().take(rows * planes) {
                         *slot = &a.row(row * planes + r)[..words];
                     }
-                    count_tile(path, combine, &a_rows[..rows * planes], blocks, words, &mut counts);
-                    let tile = Tile { row, rows, col, cols, planes, counts: &counts };
-                    for i in 0..rows {
-                        let r = row + i;
-                        let skip = if symmetric { r.saturating_sub(col).min(cols) } else { 0 };
-                        // SAFETY: the tiles partition the output, each is handled by one task,
-                        // and (r, col + skip .. col + cols) lies inside the n x m buffer. With
-                        // `symmetric` the slice starts at the diagonal, so no slice ever covers
-                        // an entry below it; those are written only by the mirror copy below,
-                        // once each, by the task owning their image above the diagonal.
-                        let dest = unsafe {
-                            std::slice::from_raw_parts_mut(
-                                base.0.add(r * out_cols + col + skip),
-                                cols - skip,
-                            )
-                        };
-                        sink(&tile, i, skip, dest);
-                        if symmetric {
-                            for (offset, &value) in dest.iter().enumerate() {
-                                let j = col + skip + offset;
-                                if j > r {
-                                    // SAFETY: j, r < n; (j, r) is below the diagonal (see above).
-                                    unsafe { *base.0.add(j * out_cols + r) = value };
+                    for group in block..(block + groups_per_block).min(panels.groups()) {
+                        let col = group * TILE_COLS;
+                        let cols = TILE_COLS.min(out_cols - col);
+                        if symmetric && col + cols <= row {
+                            continue;
+                        }
+                        let blocks = panels.group(group);
+                        count_tile(
+                            path,
+                            combine,
+                            &a_rows[..rows * planes],
+                            blocks,
+                            words,
+                            &mut counts,
+                        );
+                        let tile = Tile { row, rows, col, cols, planes, counts: &counts };
+                        for i in 0..rows {
+                            let r = row + i;
+                            let skip = if symmetric { r.saturating_sub(col).min(cols) } else { 0 };
+                            // SAFETY: the tiles partition the output, each is handled by one
+                            // task, and (r, col + skip .. col + cols) lies inside the n x m
+                            // buffer. With `symmetric` the slice starts at the diagonal, so no
+                            // slice ever covers an entry below it; those are written only by
+                            // the mirror copy below, once each, by the task owning their image
+                            // above the diagonal.
+                            let dest = unsafe {
+                                std::slice::from_raw_parts_mut(
+                                    base.0.add(r * out_cols + col + skip),
+                                    cols - skip,
+                                )
+                            };
+                            sink(&tile, i, skip, dest);
+                            if symmetric {
+                                for (offset, &value) in dest.iter().enumerate() {
+                                    let j = col + skip + offset;
+                                    if j > r {
+                                        // SAFETY: j, r < n; (j, r) is below the diagonal (see above).
+                                        unsafe { *base.0.add(j * out_cols + r) = value };
+                                    }
                                 }
                             }
                         }
