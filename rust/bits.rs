@@ -111,6 +111,14 @@ impl<T: Real> Matrix<'_, T> {
     pub fn first_non_finite(&self) -> Option<(usize, usize)> {
         (0..self.rows).find_map(|i| self.row(i).iter().position(|x| !x.is_finite()).map(|j| (i, j)))
     }
+
+    /// [`Error::NonFinite`] at the first NaN or infinity, if there is one.
+    pub fn check_finite(&self) -> Result<(), Error> {
+        match self.first_non_finite() {
+            Some((row, col)) => Err(Error::NonFinite { row, col }),
+            None => Ok(()),
+        }
+    }
 }
 
 /// A borrowed packed bit matrix: see the module documentation for the layout.
@@ -262,8 +270,8 @@ pub fn pack_signs<T: Real>(matrix: Matrix<'_, T>) -> Result<PackedBits, Error> {
             .any(|(i, out)| T::pack_row(path, matrix.row(i), out).is_some())
     });
     if any_bad {
-        let (row, col) = matrix.first_non_finite().expect("a row reported a non-finite value");
-        return Err(Error::NonFinite { row, col });
+        // Parallel rows report in any order; the serial scan names the first bad entry.
+        matrix.check_finite()?;
     }
     Ok(packed)
 }

@@ -24,13 +24,6 @@ fn sign_value<T: Real>(v: T) -> f64 {
     }
 }
 
-fn check_finite<T: Real>(m: Matrix<'_, T>) -> Result<(), Error> {
-    match m.first_non_finite() {
-        Some((row, col)) => Err(Error::NonFinite { row, col }),
-        None => Ok(()),
-    }
-}
-
 /// Packed activation patterns: row `i` has bit `r` set when `<q(w_r), x_i> >= 0`, with
 /// `q = sign` when `quantized` and the identity otherwise.
 pub fn activation_patterns<T: Real>(
@@ -38,8 +31,8 @@ pub fn activation_patterns<T: Real>(
     w: Matrix<'_, T>,
     quantized: bool,
 ) -> Result<PackedBits, Error> {
-    check_finite(x)?;
-    check_finite(w)?;
+    x.check_finite()?;
+    w.check_finite()?;
     if x.cols() != w.cols() {
         return Err(Error::DimensionMismatch {
             what: "input features and weight columns",

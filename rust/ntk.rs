@@ -47,9 +47,7 @@ pub fn arccos_ntk<T: Real>(
     output_layer: bool,
 ) -> Result<Vec<f64>, Error> {
     for m in std::iter::once(x).chain(z) {
-        if let Some((row, col)) = m.first_non_finite() {
-            return Err(Error::NonFinite { row, col });
-        }
+        m.check_finite()?;
     }
     if !kappa.is_finite() {
         return Err(Error::OutOfRange(format!("kappa must be finite, got {kappa}")));

@@ -83,10 +83,7 @@ fn bit_view<'a>(
 }
 
 fn check_finite<T: Real>(matrix: Matrix<'_, T>, name: &str) -> PyResult<()> {
-    match matrix.first_non_finite() {
-        Some((row, col)) => Err(to_py_err(Error::NonFinite { row, col }, name)),
-        None => Ok(()),
-    }
+    matrix.check_finite().map_err(|e| to_py_err(e, name))
 }
 
 fn to_array2<T: Element>(

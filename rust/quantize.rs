@@ -186,8 +186,8 @@ pub fn quantize<T: Quantizable>(x: Matrix<'_, T>, bits: usize) -> Result<Quantiz
         )
     });
     if outcome.is_err() {
-        let (row, col) = x.first_non_finite().expect("a row reported a non-finite value");
-        return Err(Error::NonFinite { row, col });
+        // Parallel rows report in any order; the serial scan names the first bad entry.
+        x.check_finite()?;
     }
     Ok(Quantized { values, scales })
 }
@@ -415,8 +415,8 @@ fn quantize_to_planes<T: Quantizable>(
             )
     });
     if outcome.is_err() {
-        let (row, col) = x.first_non_finite().expect("a row reported a non-finite value");
-        return Err(Error::NonFinite { row, col });
+        // Parallel rows report in any order; the serial scan names the first bad entry.
+        x.check_finite()?;
     }
     Ok((packed, scales))
 }
