@@ -382,11 +382,13 @@ def quantized_matmul(X: Any, W: SignInput, activation_bits: int = 8) -> np.ndarr
     return _core.quantized_matmul(array, packed_w.words, w_cols, bits)
 
 
-def _same_float_type(*arrays: np.ndarray | None) -> list[np.ndarray | None]:
-    """Cast the arrays to their common float type (float64 if any is float64)."""
-    present = [a for a in arrays if a is not None]
-    common = np.result_type(*present)
-    return [None if a is None else a if a.dtype == common else a.astype(common) for a in arrays]
+def _common_float_type(*arrays: np.ndarray | None) -> np.dtype:
+    """The float type all the arrays fit in (float64 if any is float64)."""
+    return np.result_type(*[a for a in arrays if a is not None])
+
+
+def _with_type(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    return array if array.dtype == dtype else array.astype(dtype)
 
 
 def activation_patterns(X: Any, W: Any, quantized: bool = True) -> PackedSigns:
@@ -425,8 +427,8 @@ def activation_patterns(X: Any, W: Any, quantized: bool = True) -> PackedSigns:
     _check_inner("X", x.shape[1], "W", w.shape[1])
     quantized = _check_flag(quantized, "quantized")
     check_result_fits("activation_patterns", (x.shape[0], _stride_for(w.shape[0])), np.uint64)
-    x, w = _same_float_type(x, w)
-    words = _core.activation_patterns(x, w, quantized)
+    dtype = _common_float_type(x, w)
+    words = _core.activation_patterns(_with_type(x, dtype), _with_type(w, dtype), quantized)
     return PackedSigns._from_core(words, w.shape[0])
 
 
@@ -532,6 +534,7 @@ def ntk_gram(
     True
     """
     x, z, w = _kernel_inputs(X, Z, W)
+    assert w is not None  # W was given
     kappa = check_positive_finite(kappa, "kappa")
     quantized = _check_flag(quantized, "quantized")
     n_z = x.shape[0] if z is None else z.shape[0]
@@ -555,8 +558,12 @@ def _kernel_inputs(
         _check_inner("X", x.shape[1], "W", w.shape[1])
         if w.shape[0] == 0:
             raise ValueError("W: has no rows; the NTK averages over neurons and needs at least one")
-    x, z, w = _same_float_type(x, z, w)
-    return x, z, w
+    dtype = _common_float_type(x, z, w)
+    return (
+        _with_type(x, dtype),
+        None if z is None else _with_type(z, dtype),
+        None if w is None else _with_type(w, dtype),
+    )
 
 
 def ntk_limit(X: Any, Z: Any = None, kappa: float = 1.0, output_layer: bool = False) -> np.ndarray:
