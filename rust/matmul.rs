@@ -560,8 +560,16 @@ pub fn bit_serial_product<T: crate::error::Zeroable + Send>(
     }
     let m = w.rows();
     let mut out = try_zeroed::<T>(checked_len(n, m, std::mem::size_of::<T>())?)?;
+    // sum_k q_k w_k = 2 sum_p weight_p popcount(plane_p AND t) + row term + column term:
+    // the last two do not depend on the pair, so they are computed once here.
     let plane_popcounts = encoding.planes.row_popcounts();
-    let sign_offsets: Vec<i64> = w
+    let row_terms: Vec<i64> = plane_popcounts
+        .chunks_exact(planes)
+        .map(|ones| {
+            -ones.iter().zip(encoding.weights).map(|(&o, &wp)| wp * i64::from(o)).sum::<i64>()
+        })
+        .collect();
+    let column_terms: Vec<i64> = w
         .row_popcounts()
         .into_iter()
         .map(|ones| encoding.offset * (2 * i64::from(ones) - cols))
@@ -577,15 +585,16 @@ pub fn bit_serial_product<T: crate::error::Zeroable + Send>(
         &mut out,
         |tile, i, skip, dest| {
             let row = tile.row + i;
-            for (offset, value) in dest.iter_mut().enumerate() {
-                let c = skip + offset;
-                let mut total = sign_offsets[tile.col + c];
-                for (p, &weight) in weights.iter().enumerate() {
-                    let count = tile.counts[i * planes + p][c] as i64;
-                    let ones = i64::from(plane_popcounts[row * planes + p]);
-                    total += weight * (2 * count - ones);
+            // Plane by plane over the tile's columns, so the sum vectorises.
+            let mut weighted = [0i64; TILE_COLS];
+            for (p, &weight) in weights.iter().enumerate() {
+                for (sum, &count) in weighted.iter_mut().zip(&tile.counts[i * planes + p]) {
+                    *sum += weight * count as i64;
                 }
-                *value = convert(total as f64 * row_scales[row]);
+            }
+            let columns = &column_terms[tile.col + skip..];
+            for ((value, &sum), &column) in dest.iter_mut().zip(&weighted[skip..]).zip(columns) {
+                *value = convert((2 * sum + row_terms[row] + column) as f64 * row_scales[row]);
             }
         },
     );
