@@ -15,10 +15,12 @@ from ._runtime import (
     simd_path,
     supported_simd_paths,
 )
+from .scaling import ScalingLaw
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ScalingLaw",
     "get_num_threads",
     "set_num_threads",
     "set_simd_path",
