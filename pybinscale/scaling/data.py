@@ -13,7 +13,13 @@ from numpy.typing import NDArray
 
 from .forms import VARIABLE_NAMES, ScalingForm
 
-__all__ = ["resolve_variables", "check_positive", "check_enough_points"]
+__all__ = [
+    "resolve_variables",
+    "default_variables",
+    "column_labels",
+    "check_positive",
+    "check_enough_points",
+]
 
 
 def _check_names(names: Sequence[object], argument: str) -> tuple[str, ...]:
@@ -85,12 +91,12 @@ def resolve_variables(
                 f"{n_columns} column(s)"
             )
     else:
-        names = form.variables if form.variables is not None else ("N",)
+        names = default_variables(form)
         if len(names) != n_columns:
             raise ValueError(
-                f"X has {n_columns} column(s) but form {form.name!r} ({form.formula}) "
-                f"reads {len(names)}: {list(names)}; pass a DataFrame with those columns "
-                "or name the columns with variables="
+                f"X has n_features = {n_columns} but form {form.name!r} ({form.formula}) "
+                f"reads {len(names)} variable(s), {list(names)}; pass a DataFrame with "
+                "those columns or name the columns with variables="
             )
     if form.variables is None:
         if len(names) != 1:
@@ -113,7 +119,39 @@ def resolve_variables(
     return names
 
 
-def check_positive(values: NDArray[np.float64], argument: str, names: Sequence[str]) -> None:
+def default_variables(form: ScalingForm) -> tuple[str, ...]:
+    """The variables an array X holds when ``variables=None``: the form's, or ``N``.
+
+    Examples
+    --------
+    >>> from pybinscale.scaling.data import default_variables
+    >>> from pybinscale.scaling.forms import get_form
+    >>> default_variables(get_form("power")), default_variables(get_form("precision"))
+    (('N',), ('N', 'D', 'P'))
+    """
+    return form.variables if form.variables is not None else ("N",)
+
+
+def column_labels(
+    column_names: Sequence[str] | None, n_columns: int, variables: Sequence[str] | None
+) -> list[str]:
+    """Best-effort names of X's columns for messages, before they are checked.
+
+    Examples
+    --------
+    >>> from pybinscale.scaling.data import column_labels
+    >>> column_labels(None, 2, None)
+    ['column 0', 'column 1']
+    """
+    for names in (column_names, variables):
+        if names is not None and len(names) == n_columns:
+            return [f"variable {n!r}" for n in names]
+    return [f"column {j}" for j in range(n_columns)]
+
+
+def check_positive(
+    values: NDArray[np.float64], argument: str, names: Sequence[str]
+) -> None:
     """Raise a ValueError naming the column if any value is not strictly positive.
 
     Parameters
@@ -122,25 +160,25 @@ def check_positive(values: NDArray[np.float64], argument: str, names: Sequence[s
     argument : str
         ``"X"`` or ``"y"``, for the message.
     names : sequence of str
-        Names of the columns (one name for a 1-D array).
+        How to call each column in the message (one name for a 1-D array).
 
     Examples
     --------
     >>> import numpy as np
     >>> from pybinscale.scaling.data import check_positive
-    >>> check_positive(np.array([[1.0, -2.0]]), "X", ["N", "D"])
+    >>> check_positive(np.array([[1.0, -2.0]]), "X", ["variable 'N'", "variable 'D'"])
     Traceback (most recent call last):
     ...
-    ValueError: X: variable 'D' must be positive (a power law is fitted in log space); found 1 value(s) <= 0, the first -2.0 at row 0
+    ValueError: X: Negative values in data: variable 'D' must be positive (a power law is fitted in log space); found 1 value(s) <= 0, the first -2.0 at row 0
     """
     table = values.reshape(values.shape[0], -1)
     for j, name in enumerate(names):
         bad = np.flatnonzero(~(table[:, j] > 0))
         if bad.size:
-            what = "the loss" if argument == "y" else f"variable {name!r}"
+            kind = "Negative values" if np.any(table[bad, j] < 0) else "Zeros"
             raise ValueError(
-                f"{argument}: {what} must be positive (a power law is fitted in log "
-                f"space); found {bad.size} value(s) <= 0, the first "
+                f"{argument}: {kind} in data: {name} must be positive (a power law is "
+                f"fitted in log space); found {bad.size} value(s) <= 0, the first "
                 f"{float(table[bad[0], j])!r} at row {bad[0]}"
             )
 

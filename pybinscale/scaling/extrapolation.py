@@ -69,7 +69,9 @@ class LeaveOutReport:
         return float(np.sqrt(np.mean(np.log(self.predicted / self.observed) ** 2)))
 
 
-def run_size(variables: FloatArray, names: tuple[str, ...], by: str | None) -> tuple[FloatArray, str]:
+def run_size(
+    variables: FloatArray, names: tuple[str, ...], by: str | None
+) -> tuple[FloatArray, str]:
     """Size of each run: the variable ``by``, or ``N * D`` (compute up to a constant).
 
     Examples
@@ -81,7 +83,9 @@ def run_size(variables: FloatArray, names: tuple[str, ...], by: str | None) -> t
     """
     if by is not None:
         if by not in names:
-            raise ValueError(f"by: the law has no variable {by!r}; its variables are {list(names)}")
+            raise ValueError(
+                f"by: the law has no variable {by!r}; its variables are {list(names)}"
+            )
         return variables[:, names.index(by)], by
     if "N" in names and "D" in names:
         return variables[:, names.index("N")] * variables[:, names.index("D")], "N * D"

@@ -46,7 +46,9 @@ def huber(residuals: FloatArray, delta: float) -> FloatArray:
     array([0.   , 0.125, 2.5  ])
     """
     magnitude = np.abs(residuals)
-    return np.where(magnitude <= delta, 0.5 * residuals**2, delta * (magnitude - 0.5 * delta))
+    return np.where(
+        magnitude <= delta, 0.5 * residuals**2, delta * (magnitude - 0.5 * delta)
+    )
 
 
 class HuberLogObjective:
@@ -119,9 +121,10 @@ class HuberLogObjective:
             magnitude = np.abs(residuals)
             majorising = np.minimum(1.0, self.delta / np.maximum(magnitude, 1e-300))
             exact_curvature = (magnitude <= self.delta).astype(float)
-            curvature = np.where(
-                np.reshape(exact, (-1, 1)), exact_curvature, majorising
-            ) * self.weights
+            curvature = (
+                np.where(np.reshape(exact, (-1, 1)), exact_curvature, majorising)
+                * self.weights
+            )
             gradient = self.form.gradient_sum(derivs, slope)
             hessian = self.form.hessian_sum(
                 derivs, outer_weights=curvature, curvature_weights=slope
@@ -212,8 +215,8 @@ def _newton_chunk(
         moved = np.union1d(idx[accepted], switch)
         theta[idx[accepted]] = candidate[accepted]
         if moved.size:
-            value[moved], gradient[moved], hessian[moved] = objective.value_gradient_hessian(
-                theta[moved], exact[moved]
+            value[moved], gradient[moved], hessian[moved] = (
+                objective.value_gradient_hessian(theta[moved], exact[moved])
             )
         small_gain &= exact[idx]
         done = idx[small_gain | stuck]
@@ -364,35 +367,55 @@ class FitResult:
 
 
 def distinct_optima(
-    theta: FloatArray, values: FloatArray, *, rtol: float = 1e-6, max_optima: int = 20
+    theta: FloatArray,
+    values: FloatArray,
+    *,
+    rtol: float = 1e-4,
+    value_rtol: float = 1e-9,
+    max_optima: int = 20,
 ) -> tuple[FloatArray, FloatArray, NDArray[np.int64], NDArray[np.int64]]:
     """Group end points that are the same optimum; return them best first.
 
-    Two end points are one optimum when their objectives agree to ``rtol`` and their
-    parameters to ``sqrt(rtol)`` (relative, with a floor of 1 on the scale).
+    Two end points are one optimum when their parameters agree to ``rtol`` (relative,
+    with a floor of 1 on the scale), or when their objectives agree to ``value_rtol``:
+    end points spread along a flat valley (a term of the law too small to matter, its
+    amplitude and exponent trading off) are one optimum, and distinct basins do not
+    reach equal losses to nine digits by chance. On noise-free data every objective is
+    near zero, where relative differences mean nothing, and only the parameters count.
 
     Returns
     -------
-    optima, optima_values, counts, representative_indices
+    optima : ndarray of shape (k, p)
+    optima_values : ndarray of shape (k,)
+    counts : ndarray of shape (k,)
+        End points in each group.
+    representative_indices : ndarray of shape (k,)
+        Index of the best end point of each group.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pybinscale.scaling.fitting import distinct_optima
+    >>> ends = np.array([[1.0, 2.0], [5.0, 0.0], [1.0, 2.0 + 1e-9]])
+    >>> optima, values, counts, _ = distinct_optima(ends, np.array([0.1, 0.3, 0.1]))
+    >>> optima.tolist(), counts.tolist()
+    ([[1.0, 2.0], [5.0, 0.0]], [2, 1])
     """
     finite = np.flatnonzero(np.isfinite(values) & np.all(np.isfinite(theta), axis=1))
     order = finite[np.argsort(values[finite], kind="stable")]
     reps: list[int] = []
     counts: list[int] = []
     for i in order:
-        for j, rep in enumerate(reps):
-            same_value = abs(values[i] - values[rep]) <= rtol * max(abs(values[rep]), 1e-300)
-            close = np.all(
-                np.abs(theta[i] - theta[rep])
-                <= np.sqrt(rtol) * np.maximum(1.0, np.abs(theta[rep]))
-            )
-            if same_value and close:
-                counts[j] += 1
-                break
-        else:
-            if len(reps) < max_optima:
-                reps.append(int(i))
-                counts.append(1)
+        if reps:
+            gaps = np.abs(theta[reps] - theta[i]) / np.maximum(1.0, np.abs(theta[reps]))
+            same_value = np.abs(values[reps] - values[i]) <= value_rtol * np.abs(values[i])
+            same = np.flatnonzero(np.all(gaps <= rtol, axis=1) | same_value)
+            if same.size:
+                counts[same[0]] += 1
+                continue
+        if len(reps) < max_optima:
+            reps.append(int(i))
+            counts.append(1)
     rep_idx = np.array(reps, dtype=np.int64)
     return theta[rep_idx], values[rep_idx], np.array(counts, dtype=np.int64), rep_idx
 

@@ -174,6 +174,10 @@ class ScalingForm(ABC):
     def public_params(self, theta: FloatArray) -> dict[str, FloatArray]:
         """Map internal parameters (..., p) to the public ones, each of shape (...)."""
 
+    @abstractmethod
+    def internal_params(self, params: dict[str, float]) -> FloatArray:
+        """Map public parameters to the internal vector (p,); inverse of public_params."""
+
     def log_predict(self, theta: FloatArray, data: dict[str, FloatArray]) -> FloatArray:
         """Log predicted loss for a batch ``theta`` (S, p): shape (S, n)."""
         return self.derivatives(theta, data).log_loss
@@ -262,6 +266,9 @@ class PowerForm(ScalingForm):
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             return {"X_c": np.exp(k / alpha), "alpha": alpha}
 
+    def internal_params(self, params: dict[str, float]) -> FloatArray:
+        return np.array([params["alpha"] * np.log(params["X_c"]), params["alpha"]])
+
 
 class _LinearLogSumExpForm(ScalingForm):
     """A log-sum-exp of terms that are linear in theta: ``u_k = theta . m_k(data)``.
@@ -343,6 +350,9 @@ class PowerOffsetForm(_LinearLogSumExpForm):
                 "alpha": theta[..., 2],
             }
 
+    def internal_params(self, params: dict[str, float]) -> FloatArray:
+        return np.array([np.log(params["A"]), np.log(params["E"]), params["alpha"]])
+
 
 def _compute_optimal_exponents(params: dict[str, FloatArray]) -> dict[str, FloatArray]:
     """Exponents of N_opt ∝ C^a and D_opt ∝ C^b under C ∝ N D (Hoffmann et al.)."""
@@ -388,6 +398,10 @@ class ChinchillaForm(_LinearLogSumExpForm):
                 "alpha": theta[..., 3],
                 "beta": theta[..., 4],
             }
+
+    def internal_params(self, params: dict[str, float]) -> FloatArray:
+        logs = np.log([params["A"], params["B"], params["E"]])
+        return np.array([*logs, params["alpha"], params["beta"]])
 
     def derived_quantities(self, params: dict[str, FloatArray]) -> dict[str, FloatArray]:
         return _compute_optimal_exponents(params)
@@ -467,6 +481,11 @@ class KaplanForm(ScalingForm):
                 "alpha_N": theta[..., 1] * theta[..., 0],
                 "alpha_D": theta[..., 0],
             }
+
+    def internal_params(self, params: dict[str, float]) -> FloatArray:
+        alpha_d = params["alpha_D"]
+        ratio = params["alpha_N"] / alpha_d
+        return np.array([alpha_d, ratio, np.log(params["N_c"]), np.log(params["D_c"])])
 
 
 def effective_size_factor(bits: FloatArray, gamma: FloatArray) -> FloatArray:
@@ -581,6 +600,10 @@ class PrecisionForm(ScalingForm):
         params["gamma"] = np.exp(theta[..., 5])
         return params
 
+    def internal_params(self, params: dict[str, float]) -> FloatArray:
+        chinchilla = FORMS["chinchilla"].internal_params(params)
+        return np.append(chinchilla, np.log(params["gamma"]))
+
     def derived_quantities(self, params: dict[str, FloatArray]) -> dict[str, FloatArray]:
         derived = _compute_optimal_exponents(params)
         derived["one_bit_worth"] = one_bit_worth(params["gamma"])
@@ -590,7 +613,13 @@ class PrecisionForm(ScalingForm):
 #: Every form by the name users pass.
 FORMS: dict[str, ScalingForm] = {
     form.name: form
-    for form in (PowerForm(), PowerOffsetForm(), KaplanForm(), ChinchillaForm(), PrecisionForm())
+    for form in (
+        PowerForm(),
+        PowerOffsetForm(),
+        KaplanForm(),
+        ChinchillaForm(),
+        PrecisionForm(),
+    )
 }
 
 

@@ -14,8 +14,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .allocation import ComputeOptimalAllocation, chinchilla_allocation
-from .bootstrap import RefitProblem, bootstrap_weights, percentile_intervals, refit_resamples
-from .data import check_enough_points, check_positive, resolve_variables
+from .bootstrap import (
+    RefitProblem,
+    bootstrap_starts,
+    bootstrap_weights,
+    percentile_intervals,
+    refit_resamples,
+)
+from .data import check_enough_points, check_positive, column_labels, resolve_variables
 from .extrapolation import LeaveOutReport, leave_out_largest
 from .fitting import HuberLogObjective, fit_from_starts
 from .forms import FORMS, ScalingForm, effective_size_factor, get_form
@@ -234,14 +240,11 @@ class ScalingLaw(RegressorMixin, BaseEstimator):
         X_valid, y_valid = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         check_enough_points(form, X_valid.shape[0])
         names = getattr(self, "feature_names_in_", None)
-        self.variables_ = resolve_variables(
-            form,
-            None if names is None else list(names),
-            X_valid.shape[1],
-            self.variables,
-        )
-        check_positive(X_valid, "X", self.variables_)
-        check_positive(y_valid, "y", ("loss",))
+        names = None if names is None else list(names)
+        # Values first: a bad number is the more useful message when both are wrong.
+        check_positive(X_valid, "X", column_labels(names, X_valid.shape[1], self.variables))
+        check_positive(y_valid, "y", ["the loss"])
+        self.variables_ = resolve_variables(form, names, X_valid.shape[1], self.variables)
 
         self.form_ = form.name
         self.delta_ = float(self.delta)
@@ -261,8 +264,14 @@ class ScalingLaw(RegressorMixin, BaseEstimator):
         self.n_iter_ = result.n_iter
         self.n_starts_ = starts.shape[0]
         self.local_optima_ = [
-            {"params": _to_floats(form.public_params(theta)), "huber_loss": float(v), "n_starts": int(c)}
-            for theta, v, c in zip(result.optima, result.optima_values, result.optima_counts)
+            {
+                "params": _to_floats(form.public_params(theta)),
+                "huber_loss": float(v),
+                "n_starts": int(c),
+            }
+            for theta, v, c in zip(
+                result.optima, result.optima_values, result.optima_counts
+            )
         ]
         self._local_optima_internal = result.optima
         for attribute in (
@@ -277,7 +286,7 @@ class ScalingLaw(RegressorMixin, BaseEstimator):
     def _validated_variables(self, X: ArrayLike) -> FloatArray:
         check_is_fitted(self)
         X_valid = validate_data(self, X, dtype=np.float64, reset=False)
-        check_positive(X_valid, "X", self.variables_)
+        check_positive(X_valid, "X", column_labels(self.variables_, X_valid.shape[1], None))
         return X_valid
 
     def _predict_internal(self, X_valid: FloatArray, thetas: FloatArray) -> FloatArray:
@@ -315,8 +324,8 @@ class ScalingLaw(RegressorMixin, BaseEstimator):
         """Refit on resampled points to give confidence intervals.
 
         Each resample draws the n training points with replacement and refits the law
-        starting from the distinct local optima the full grid found (see
-        :mod:`pybinscale.scaling.bootstrap`).
+        starting from the full-data optimum and the other local optima the full grid
+        found that are nearly as good (see :mod:`pybinscale.scaling.bootstrap`).
 
         Parameters
         ----------
@@ -348,13 +357,19 @@ class ScalingLaw(RegressorMixin, BaseEstimator):
         (True, True)
         """
         check_is_fitted(self)
-        if not isinstance(n_resamples, Integral) or isinstance(n_resamples, bool) or n_resamples < 2:
+        if (
+            not isinstance(n_resamples, Integral)
+            or isinstance(n_resamples, bool)
+            or n_resamples < 2
+        ):
             raise ValueError(f"n_resamples: expected an integer >= 2, got {n_resamples!r}")
         if not isinstance(confidence_level, Real) or not 0.0 < confidence_level < 1.0:
             raise ValueError(
                 f"confidence_level: expected a number in (0, 1), got {confidence_level!r}"
             )
-        rng = check_random_state(self.random_state if random_state is None else random_state)
+        rng = check_random_state(
+            self.random_state if random_state is None else random_state
+        )
         form = get_form(self.form_)
         weights = bootstrap_weights(self.y_fit_.shape[0], int(n_resamples), rng)
         problem = RefitProblem(
@@ -362,7 +377,10 @@ class ScalingLaw(RegressorMixin, BaseEstimator):
             self._form_columns(self.X_fit_),
             self.y_fit_,
             self.delta_,
-            starts=self._local_optima_internal,
+            starts=bootstrap_starts(
+                self._local_optima_internal,
+                np.array([o["huber_loss"] for o in self.local_optima_]),
+            ),
             max_iter=self.max_iter,
             rtol=self.tol,
         )
@@ -486,9 +504,16 @@ class ScalingLaw(RegressorMixin, BaseEstimator):
             p = {k: np.reshape(np.asarray(v, float), shape) for k, v in params.items()}
             amplitude = p["A"]
             if bits is not None:
-                amplitude = amplitude * effective_size_factor(bits, p["gamma"]) ** -p["alpha"]
+                amplitude = (
+                    amplitude * effective_size_factor(bits, p["gamma"]) ** -p["alpha"]
+                )
             return chinchilla_allocation(
-                budgets, p["E"], amplitude, p["B"], p["alpha"], p["beta"],
+                budgets,
+                p["E"],
+                amplitude,
+                p["B"],
+                p["alpha"],
+                p["beta"],
                 flops_per_param_token,
             )
 
@@ -548,14 +573,20 @@ class ScalingLaw(RegressorMixin, BaseEstimator):
 
 def _check_bits(form: ScalingForm, bits: float | None) -> float | None:
     if form.name == "precision":
-        if bits is None or not isinstance(bits, Real) or not (np.isfinite(bits) and bits > 0):
+        if (
+            bits is None
+            or not isinstance(bits, Real)
+            or not (np.isfinite(bits) and bits > 0)
+        ):
             raise ValueError(
                 "bits: the precision form allocates compute at a fixed precision; pass "
                 f"bits=P > 0 (bits per weight), got {bits!r}"
             )
         return float(bits)
     if bits is not None:
-        raise ValueError(f"bits: only the precision form takes bits; this law is {form.name!r}")
+        raise ValueError(
+            f"bits: only the precision form takes bits; this law is {form.name!r}"
+        )
     return None
 
 

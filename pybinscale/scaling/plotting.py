@@ -22,7 +22,9 @@ def _curve_levels(values: np.ndarray, n_curves: int) -> np.ndarray:
     return np.exp(np.quantile(np.log(values), levels, axis=0))
 
 
-def plot_law(law: ScalingLaw, ax: Any = None, *, x: str | None = None, n_curves: int = 4) -> Any:
+def plot_law(
+    law: ScalingLaw, ax: Any = None, *, x: str | None = None, n_curves: int = 4
+) -> Any:
     """Draw ``law``'s data, fitted curve(s) and band; see :meth:`ScalingLaw.plot`.
 
     Examples
@@ -43,7 +45,9 @@ def plot_law(law: ScalingLaw, ax: Any = None, *, x: str | None = None, n_curves:
     if x is None:
         x = "N" if "N" in names else names[0]
     if x not in names:
-        raise ValueError(f"x: the law has no variable {x!r}; its variables are {list(names)}")
+        raise ValueError(
+            f"x: the law has no variable {x!r}; its variables are {list(names)}"
+        )
     if not isinstance(n_curves, (int, np.integer)) or n_curves < 1:
         raise ValueError(f"n_curves: expected a positive integer, got {n_curves!r}")
     if ax is None:
@@ -67,7 +71,12 @@ def plot_law(law: ScalingLaw, ax: Any = None, *, x: str | None = None, n_curves:
         points[:, column] = grid
         points[:, others] = level
         label = ", ".join(f"{names[j]}={v:.3g}" for j, v in zip(others, level)) or "fit"
-        ax.plot(grid, law._predict_internal(points, law.internal_params_)[0], color=colour, label=label)
+        ax.plot(
+            grid,
+            law._predict_internal(points, law.internal_params_)[0],
+            color=colour,
+            label=label,
+        )
         if bootstrap is not None:
             finite = bootstrap[np.all(np.isfinite(bootstrap), axis=1)]
             curves = law._predict_internal(points, finite)
