@@ -21,7 +21,9 @@ def _batch(name: str) -> np.ndarray:
 
 
 def _objective(name: str, delta: float) -> HuberLogObjective:
-    X, loss = make_scaling_data(name, PUBLIC[name], n_samples=40, noise=0.05, random_state=0)
+    X, loss = make_scaling_data(
+        name, PUBLIC[name], n_samples=40, noise=0.05, random_state=0
+    )
     return HuberLogObjective(get_form(name), X, loss, delta)
 
 
@@ -61,7 +63,9 @@ def test_jacobian_matches_finite_differences(name):
     objective = _objective(name, delta=1e-3)
     theta = _batch(name)
     derivs = form.derivatives(theta, objective.data)
-    numeric = _central_difference(lambda t: form.log_predict(t, objective.data), theta, 1e-6)
+    numeric = _central_difference(
+        lambda t: form.log_predict(t, objective.data), theta, 1e-6
+    )
     np.testing.assert_allclose(form.jacobian(derivs), numeric, rtol=1e-6, atol=1e-7)
 
 

@@ -24,7 +24,13 @@ TRUTH = EXAMPLE_PARAMS
 # default grids (4,500 and 2,916 starts) are exercised by the noise-free tests, and the
 # noisy test is about the statistics of the optimum, not about finding it.
 SMALL_GRIDS = {
-    "chinchilla": {"a": [0.0, 5.0], "b": [5.0, 10.0], "e": [0.0], "alpha": [0.5], "beta": [0.5]},
+    "chinchilla": {
+        "a": [0.0, 5.0],
+        "b": [5.0, 10.0],
+        "e": [0.0],
+        "alpha": [0.5],
+        "beta": [0.5],
+    },
     "precision": {
         "a": [0.0, 5.0],
         "b": [5.0, 10.0],
@@ -57,12 +63,18 @@ def _lad_standard_errors(name: str, X: np.ndarray, sigma: float) -> np.ndarray:
 @pytest.mark.parametrize("name", sorted(TRUTH))
 def test_noisy_data_gives_the_parameters_within_five_standard_errors(name):
     sigma = 0.02
-    X, loss = make_scaling_data(name, TRUTH[name], n_samples=400, noise=sigma, random_state=1)
-    law = ScalingLaw(form=name, start_grid=SMALL_GRIDS.get(name), verbose=False).fit(X, loss)
+    X, loss = make_scaling_data(
+        name, TRUTH[name], n_samples=400, noise=sigma, random_state=1
+    )
+    law = ScalingLaw(form=name, start_grid=SMALL_GRIDS.get(name), verbose=False).fit(
+        X, loss
+    )
     form = get_form(name)
     errors = law.internal_params_ - form.internal_params(TRUTH[name])
     standard_errors = _lad_standard_errors(name, X, sigma)
-    assert np.all(np.abs(errors) <= 5.0 * standard_errors), (errors / standard_errors).round(2)
+    assert np.all(np.abs(errors) <= 5.0 * standard_errors), (
+        errors / standard_errors
+    ).round(2)
     # The check has teeth: every exponent is pinned to better than 20% by the data.
     for key in ("alpha", "beta", "alpha_N", "alpha_D"):
         if key in TRUTH[name]:

@@ -133,17 +133,25 @@ def default_variables(form: ScalingForm) -> tuple[str, ...]:
 
 
 def column_labels(
-    column_names: Sequence[str] | None, n_columns: int, variables: Sequence[str] | None
+    column_names: Sequence[str] | None,
+    n_columns: int,
+    variables: Sequence[str] | None,
+    default: Sequence[str] | None = None,
 ) -> list[str]:
     """Best-effort names of X's columns for messages, before they are checked.
+
+    The first of the DataFrame's names, ``variables`` and ``default`` that has one name
+    per column, else the column numbers.
 
     Examples
     --------
     >>> from pybinscale.scaling.data import column_labels
     >>> column_labels(None, 2, None)
     ['column 0', 'column 1']
+    >>> column_labels(None, 2, None, default=("N", "D"))
+    ["variable 'N'", "variable 'D'"]
     """
-    for names in (column_names, variables):
+    for names in (column_names, variables, default):
         if names is not None and len(names) == n_columns:
             return [f"variable {n!r}" for n in names]
     return [f"column {j}" for j in range(n_columns)]

@@ -21,7 +21,13 @@ from .bootstrap import (
     percentile_intervals,
     refit_resamples,
 )
-from .data import check_enough_points, check_positive, column_labels, resolve_variables
+from .data import (
+    check_enough_points,
+    check_positive,
+    column_labels,
+    default_variables,
+    resolve_variables,
+)
 from .extrapolation import LeaveOutReport, leave_out_largest
 from .fitting import HuberLogObjective, fit_from_starts
 from .forms import FORMS, ScalingForm, effective_size_factor, get_form
@@ -242,7 +248,10 @@ class ScalingLaw(RegressorMixin, BaseEstimator):
         names = getattr(self, "feature_names_in_", None)
         names = None if names is None else list(names)
         # Values first: a bad number is the more useful message when both are wrong.
-        check_positive(X_valid, "X", column_labels(names, X_valid.shape[1], self.variables))
+        labels = column_labels(
+            names, X_valid.shape[1], self.variables, default=default_variables(form)
+        )
+        check_positive(X_valid, "X", labels)
         check_positive(y_valid, "y", ["the loss"])
         self.variables_ = resolve_variables(form, names, X_valid.shape[1], self.variables)
 

@@ -27,7 +27,14 @@ EXAMPLE_PARAMS: dict[str, dict[str, float]] = {
     "power_offset": {"E": 1.69, "A": 406.4, "alpha": 0.34},
     "kaplan": {"N_c": 8.8e13, "D_c": 5.4e13, "alpha_N": 0.076, "alpha_D": 0.095},
     "chinchilla": {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28},
-    "precision": {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28, "gamma": 2.5},
+    "precision": {
+        "E": 1.69,
+        "A": 406.4,
+        "B": 410.7,
+        "alpha": 0.34,
+        "beta": 0.28,
+        "gamma": 2.5,
+    },
 }
 
 # Ranges the variables are drawn from, log-uniformly: a few decades, like real sweeps.
@@ -64,7 +71,9 @@ def law_loss(form: str, params: Mapping[str, float], X: FloatArray) -> FloatArra
         return p["E"] + p["A"] / X[:, 0] ** p["alpha"]
     if form == "kaplan":
         n, d = X[:, 0], X[:, 1]
-        return ((p["N_c"] / n) ** (p["alpha_N"] / p["alpha_D"]) + p["D_c"] / d) ** p["alpha_D"]
+        return ((p["N_c"] / n) ** (p["alpha_N"] / p["alpha_D"]) + p["D_c"] / d) ** p[
+            "alpha_D"
+        ]
     if form == "chinchilla":
         return p["E"] + p["A"] / X[:, 0] ** p["alpha"] + p["B"] / X[:, 1] ** p["beta"]
     if form == "precision":
