@@ -85,6 +85,11 @@ def plot_law(
             ax.fill_between(grid, low, high, color=colour, alpha=0.2, linewidth=0)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    # Losses span less than a decade: plain numbers read better than powers of ten.
+    from matplotlib.ticker import ScalarFormatter
+
+    for axis_formatter in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+        axis_formatter(ScalarFormatter())
     ax.set_xlabel(x)
     ax.set_ylabel("loss")
     ax.set_title(f"{law.form_}: {_formula(law)}")
