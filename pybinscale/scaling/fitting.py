@@ -33,6 +33,9 @@ FloatArray = NDArray[np.float64]
 _MAX_BATCH_ELEMENTS = 4_000_000
 # Relative gain per step below which a start leaves the IRLS phase for exact Newton.
 _SWITCH_TO_EXACT = 1e-4
+_INITIAL_DAMPING = 1e-3
+_DAMPING_UP = 4.0
+_DAMPING_DOWN = 3.0
 
 
 def huber(residuals: FloatArray, delta: float) -> FloatArray:
@@ -165,7 +168,7 @@ def _newton_chunk(
     # Hessian for good once its steps gain little, for fast final convergence.
     exact = np.zeros(n_starts, dtype=bool)
     value, gradient, hessian = objective.value_gradient_hessian(theta, exact)
-    damping = np.full(n_starts, 1e-3)
+    damping = np.full(n_starts, _INITIAL_DAMPING)
     n_iter = np.zeros(n_starts, dtype=np.int64)
     converged = np.zeros(n_starts, dtype=bool)
     active = np.isfinite(value) & np.all(np.isfinite(gradient), axis=1)
@@ -201,8 +204,8 @@ def _newton_chunk(
         accepted &= np.all(np.isfinite(candidate), axis=1)
         damping[idx] = np.where(
             ~accepted | (ratio < 0.25),
-            damping[idx] * 4.0,
-            np.where(ratio > 0.75, damping[idx] / 3.0, damping[idx]),
+            damping[idx] * _DAMPING_UP,
+            np.where(ratio > 0.75, damping[idx] / _DAMPING_DOWN, damping[idx]),
         )
         damping[idx] = np.clip(damping[idx], 1e-12, None)
         # Converged: an accepted step that no longer lowers the loss by more than rtol of
