@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
-from sklearn.utils import check_random_state
+from sklearn.utils import Tags, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -104,6 +104,10 @@ class ScalingLaw(RegressorMixin, BaseEstimator):
     local_optima_ : list of dict
         The distinct optima the starts reached, best first: ``params``,
         ``huber_loss`` and ``n_starts`` (how many starts ended there).
+    form_ : str
+        The form that was fitted.
+    delta_ : float
+        The Huber threshold of the fit, kept for :meth:`bootstrap`.
     variables_ : tuple of str
         The variable of each column of X.
     X_fit_ : ndarray of shape (n_samples, n_features)
@@ -194,7 +198,7 @@ class ScalingLaw(RegressorMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.verbose = verbose
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         # A power law lives in log space: every variable and every loss must be > 0.
         tags.input_tags.positive_only = True
