@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import minimize
+from tqdm.auto import tqdm
 
 from ._progress import progress_bar
 from .forms import ScalingForm
@@ -160,8 +161,9 @@ def _newton_chunk(
     theta: FloatArray,
     max_iter: int,
     rtol: float,
-    on_finished: callable,
+    bar: tqdm,
 ) -> BatchResult:
+    """Run :func:`newton_batch` on one chunk of starts, counting finished ones on ``bar``."""
     n_starts = theta.shape[0]
     theta = theta.copy()
     # Each start begins with the majorising (IRLS) curvature and switches to the exact
@@ -172,11 +174,15 @@ def _newton_chunk(
     n_iter = np.zeros(n_starts, dtype=np.int64)
     converged = np.zeros(n_starts, dtype=bool)
     active = np.isfinite(value) & np.all(np.isfinite(gradient), axis=1)
-    on_finished(int(n_starts - active.sum()))
-    for _ in range(max_iter):
+    bar.update(int(n_starts - active.sum()))
+    for iteration in range(max_iter):
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
+        # Far starts take tens of steps before any finishes: show that work goes on.
+        bar.set_postfix_str(
+            f"Newton step {iteration + 1}, {idx.size} running", refresh=False
+        )
         n_iter[idx] += 1
         h = hessian[idx]
         h = np.where(np.isfinite(h), h, 0.0)
@@ -225,7 +231,7 @@ def _newton_chunk(
         done = idx[small_gain | stuck]
         converged[done] = True
         active[done] = False
-        on_finished(int(done.size))
+        bar.update(int(done.size))
     return BatchResult(theta, value, n_iter, converged)
 
 
@@ -277,9 +283,7 @@ def newton_batch(
     with progress_bar(starts.shape[0], description, "start", progress) as bar:
         for begin in range(0, starts.shape[0], chunk):
             results.append(
-                _newton_chunk(
-                    objective, starts[begin : begin + chunk], max_iter, rtol, bar.update
-                )
+                _newton_chunk(objective, starts[begin : begin + chunk], max_iter, rtol, bar)
             )
     return BatchResult(
         np.concatenate([r.theta for r in results]),
@@ -358,6 +362,9 @@ class FitResult:
         How many starts ended at each optimum.
     n_converged : int
         Starts whose Newton run met its tolerance.
+    converged : bool
+        Whether the Newton run of the winning start met its tolerance before
+        ``max_iter`` (the L-BFGS-B polish runs either way).
     """
 
     theta: FloatArray
@@ -367,6 +374,7 @@ class FitResult:
     optima_values: FloatArray
     optima_counts: NDArray[np.int64]
     n_converged: int = field(default=0)
+    converged: bool = field(default=True)
 
 
 def distinct_optima(
@@ -453,12 +461,13 @@ def fit_from_starts(
             "every start diverged: the objective overflowed from all of them; "
             "pass a start_grid nearer the data"
         )
-    best_theta, best_value, best_iter = optima[0], values[0], int(batch.n_iter[reps[0]])
+    best_theta, best_value, best_rep = optima[0], values[0], reps[0]
+    best_iter = int(batch.n_iter[best_rep])
     for k in range(min(n_polish, optima.shape[0])):
         polished = polish(objective, optima[k], rtol=rtol)
         if polished.value < best_value:
-            best_theta, best_value = polished.theta, polished.value
-            best_iter = int(batch.n_iter[reps[k]]) + polished.n_iter
+            best_theta, best_value, best_rep = polished.theta, polished.value, reps[k]
+            best_iter = int(batch.n_iter[best_rep]) + polished.n_iter
     return FitResult(
         theta=best_theta,
         value=float(best_value),
@@ -467,4 +476,5 @@ def fit_from_starts(
         optima_values=values,
         optima_counts=counts,
         n_converged=int(batch.converged.sum()),
+        converged=bool(batch.converged[best_rep]),
     )

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import Tags, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -98,7 +99,8 @@ class ScalingLaw(RegressorMixin, BaseEstimator):
     huber_loss_ : float
         The minimised objective, ``sum_i Huber_delta(log L_hat_i - log L_i)``.
     n_iter_ : int
-        Iterations of the run that gave the optimum (Newton plus L-BFGS-B polish).
+        Iterations of the run that gave the optimum (Newton plus L-BFGS-B polish). A
+        ``ConvergenceWarning`` says when its Newton run reached ``max_iter``.
     n_starts_ : int
         Number of starting points.
     local_optima_ : list of dict
@@ -270,6 +272,13 @@ class ScalingLaw(RegressorMixin, BaseEstimator):
             rtol=self.tol,
             progress=self.verbose,
         )
+        if not result.converged:
+            warnings.warn(
+                f"the best start had not converged after max_iter={self.max_iter} Newton "
+                "steps (L-BFGS-B then polished it); increase max_iter",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         self.internal_params_ = result.theta
         self.params_ = _to_floats(form.public_params(result.theta))
         self.derived_ = _to_floats(form.derived_quantities(self.params_))
