@@ -150,3 +150,34 @@ def test_plot_draws_data_law_and_band(chinchilla_law, tmp_path):
     fig.savefig(tmp_path / "law.png")
     assert (tmp_path / "law.png").stat().st_size > 0
     plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def precision_law():
+    params = EXAMPLE_PARAMS["precision"]
+    X, loss = make_scaling_data(
+        "precision", params, n_samples=120, noise=0.01, random_state=6
+    )
+    grid = dict(GRID, log_gamma=[1.0])
+    law = ScalingLaw(form="precision", start_grid=grid, random_state=0, verbose=False)
+    return law.fit(X, loss).bootstrap(60)
+
+
+def test_precision_bootstrap_gives_the_worth_of_a_1_bit_weight(precision_law):
+    low, high = precision_law.confidence_intervals_["one_bit_worth"]
+    assert low < precision_law.derived_["one_bit_worth"] < high
+    # Derived sample by sample from the refitted gamma.
+    gamma = precision_law.bootstrap_params_["gamma"]
+    expected = -np.expm1(-1 / gamma) / -np.expm1(-32 / gamma)
+    np.testing.assert_allclose(precision_law.bootstrap_params_["one_bit_worth"], expected)
+    plan = precision_law.compute_optimal([1e21], bits=1)
+    assert plan.intervals["N_opt"][0, 0] < plan.N_opt[0] < plan.intervals["N_opt"][0, 1]
+
+
+def test_plot_holds_bits_per_weight_at_values_the_runs_have(precision_law):
+    ax = precision_law.plot(n_curves=3)
+    labels = [line.get_label() for line in ax.lines]
+    bits = {float(label.split("P=")[1]) for label in labels}
+    assert bits <= {1.0, 2.0, 4.0, 8.0, 32.0}
+    assert len(ax.collections) == 1 + len(ax.lines)  # the points and a band per curve
+    plt.close("all")

@@ -11,7 +11,8 @@ Modules, one idea each:
 - :mod:`~pybinscale.scaling.extrapolation`: leave-out-the-largest check;
 - :mod:`~pybinscale.scaling.plotting`: log-log plot;
 - :mod:`~pybinscale.scaling.law`: the :class:`ScalingLaw` estimator that ties them up;
-- :mod:`~pybinscale.scaling.reference`: the published Chinchilla points, for checks.
+- :mod:`~pybinscale.scaling.reference`: the published Chinchilla points, for checks;
+- :mod:`~pybinscale.scaling.synthetic`: data drawn from a known law.
 """
 
 from __future__ import annotations

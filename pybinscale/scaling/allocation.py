@@ -80,6 +80,15 @@ class ComputeOptimalAllocation:
         ``"loss"``; None if the law was not bootstrapped.
     confidence_level : float or None
         The level of the intervals.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pybinscale.scaling.allocation import ComputeOptimalAllocation
+    >>> plan = ComputeOptimalAllocation(np.array([6e20]), np.array([1e10]),
+    ...                                 np.array([1e10]), np.array([2.0]))
+    >>> plan.intervals is None
+    True
     """
 
     compute: FloatArray

@@ -100,6 +100,18 @@ class RefitProblem:
         Internal parameters every refit starts from.
     max_iter, rtol : int, float
         See :func:`~pybinscale.scaling.fitting.fit_from_starts`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pybinscale.scaling.bootstrap import RefitProblem
+    >>> from pybinscale.scaling.forms import get_form
+    >>> x = np.logspace(6, 9, 12)[:, None]
+    >>> problem = RefitProblem(get_form("power"), x, 2.0 * x[:, 0] ** -0.1, 1e-3,
+    ...                        starts=np.zeros((1, 2)))
+    >>> thetas, values = problem.refit(np.ones((1, 12), dtype=int))
+    >>> round(float(thetas[0, 1]), 6)
+    0.1
     """
 
     form: ScalingForm

@@ -39,6 +39,16 @@ class LeaveOutReport:
         Losses of the held-out runs and the refitted law's predictions.
     relative_error : ndarray of shape (n_held_out,)
         ``predicted / observed - 1``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pybinscale import ScalingLaw
+    >>> N = np.logspace(6, 10, 10)
+    >>> law = ScalingLaw(form="power", verbose=False).fit(N[:, None], (1e13 / N) ** 0.07)
+    >>> report = law.leave_out(0.2)
+    >>> report.by, report.n_held_out, bool(report.log_rmse < 1e-9)
+    ('N', 2, True)
     """
 
     law: ScalingLaw

@@ -148,7 +148,23 @@ class HuberLogObjective:
 
 @dataclass
 class BatchResult:
-    """Where each start of :func:`newton_batch` ended."""
+    """Where each start of :func:`newton_batch` ended.
+
+    Attributes
+    ----------
+    theta : ndarray of shape (S, p)
+        End points.
+    value : ndarray of shape (S,)
+        Objective at each end point.
+    n_iter : ndarray of shape (S,)
+        Newton iterations each start took.
+    converged : ndarray of shape (S,)
+        Whether each start met the tolerance before ``max_iter``.
+
+    Examples
+    --------
+    See :func:`newton_batch`.
+    """
 
     theta: FloatArray
     value: FloatArray
@@ -295,7 +311,12 @@ def newton_batch(
 
 @dataclass
 class PolishResult:
-    """The outcome of :func:`polish`."""
+    """The outcome of :func:`polish`: end point, objective and L-BFGS-B iterations.
+
+    Examples
+    --------
+    See :func:`polish`.
+    """
 
     theta: FloatArray
     value: float
@@ -365,6 +386,10 @@ class FitResult:
     converged : bool
         Whether the Newton run of the winning start met its tolerance before
         ``max_iter`` (the L-BFGS-B polish runs either way).
+
+    Examples
+    --------
+    See :func:`fit_from_starts`.
     """
 
     theta: FloatArray

@@ -48,6 +48,16 @@ class Derivatives:
         contract their data-only rows directly (see :meth:`ScalingForm.gradient_sum`).
     cache : dict
         Form-specific intermediate arrays for the sums of derivatives.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pybinscale.scaling.forms import get_form
+    >>> form = get_form("chinchilla")
+    >>> data = form.prepare(np.array([[1e9, 2e10], [1e8, 1e9]]))
+    >>> derivs = form.derivatives(np.array([[6.0, 6.0, 0.5, 0.34, 0.28]]), data)
+    >>> derivs.log_loss.shape, form.jacobian(derivs).shape
+    ((1, 2), (1, 2, 5))
     """
 
     log_loss: FloatArray
@@ -122,6 +132,16 @@ class ScalingForm(ABC):
         Names of the fitted parameters in the formula.
     formula : str
         The law, for messages and plots.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pybinscale.scaling.forms import get_form
+    >>> form = get_form("power_offset")
+    >>> theta = form.internal_params({"E": 1.5, "A": 100.0, "alpha": 0.5})
+    >>> data = form.prepare(np.array([[1e4]]))
+    >>> float(np.exp(form.log_predict(theta[None], data))[0, 0])  # 1.5 + 100 / 100
+    2.5
     """
 
     name: str

@@ -247,6 +247,17 @@ class ScalingLaw(RegressorMixin, BaseEstimator):
         ValueError
             If X or y holds NaN, inf or values <= 0, if there are fewer points than
             parameters, or if X's variables are not the ones the form needs.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from pybinscale import ScalingLaw
+        >>> C = np.logspace(18, 22, 12)
+        >>> law = ScalingLaw(form="power", variables=["C"], verbose=False)
+        >>> law.fit(C[:, None], (2.3e8 / C) ** 0.05).variables_
+        ('C',)
+        >>> round(law.params_["alpha"], 6)
+        0.05
         """
         form = get_form(self.form)
         X_valid, y_valid = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
@@ -329,6 +340,16 @@ class ScalingLaw(RegressorMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,)
             Predicted losses.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from pybinscale import ScalingLaw
+        >>> N = np.logspace(6, 10, 12)
+        >>> law = ScalingLaw(form="power_offset", verbose=False)
+        >>> law = law.fit(N[:, None], 1.5 + 1e3 / N**0.5)
+        >>> np.round(law.predict([[1e12]]), 6)  # 1.5 + 1e3 / 1e6
+        array([1.501])
         """
         X_valid = self._validated_variables(X)
         return self._predict_internal(X_valid, self.internal_params_)[0]

@@ -12,14 +12,27 @@ if TYPE_CHECKING:  # pragma: no cover - only for the annotations
 __all__ = ["plot_law"]
 
 
+# A variable with at most this many distinct values (bits per weight, say) is held at
+# values it takes, never at a quantile between them.
+_MAX_DISCRETE_VALUES = 8
+
+
 def _curve_levels(values: np.ndarray, n_curves: int) -> np.ndarray:
-    """Values at which to hold the other variables: their distinct values if few, else
-    quantiles (geometric, as the variables span decades)."""
+    """Values at which to hold the other variables, one row per curve.
+
+    Their distinct combinations if few; else geometric quantiles (the variables span
+    decades), each snapped to the nearest value a discrete variable takes.
+    """
     distinct = np.unique(values, axis=0)
     if distinct.shape[0] <= n_curves:
         return distinct
-    levels = np.linspace(0.1, 0.9, n_curves)
-    return np.exp(np.quantile(np.log(values), levels, axis=0))
+    levels = np.exp(np.quantile(np.log(values), np.linspace(0.1, 0.9, n_curves), axis=0))
+    for j in range(values.shape[1]):
+        taken = np.unique(values[:, j])
+        if taken.size <= _MAX_DISCRETE_VALUES:
+            nearest = np.abs(np.log(levels[:, j, None]) - np.log(taken[None])).argmin(1)
+            levels[:, j] = taken[nearest]
+    return np.unique(levels, axis=0)
 
 
 def plot_law(
