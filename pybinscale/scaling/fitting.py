@@ -120,7 +120,8 @@ class HuberLogObjective:
             derivs = self.form.derivatives(theta, self.data)
             residuals = derivs.log_loss - self.log_loss
             values = huber(residuals, self.delta) @ self.weights
-            # Huber's first and second derivatives at each residual, times the weights.
+            # The objective's gradient weighs each point by Huber's slope, its Hessian by
+            # Huber's curvature (or the majorising one, see above).
             slope = np.clip(residuals, -self.delta, self.delta) * self.weights
             magnitude = np.abs(residuals)
             majorising = np.minimum(1.0, self.delta / np.maximum(magnitude, 1e-300))

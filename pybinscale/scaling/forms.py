@@ -260,6 +260,8 @@ class PowerForm(ScalingForm):
     formula = "L = (X_c / X)^alpha"
 
     def default_start_grid(self) -> dict[str, FloatArray]:
+        # The objective is convex in (k, alpha): a few starts only guard against a
+        # start so far off that the Huber slope is flat everywhere.
         return {"k": np.array([0.0, 5.0]), "alpha": np.array([0.1, 0.5, 1.0])}
 
     def prepare(self, variables: FloatArray) -> dict[str, FloatArray]:
@@ -441,6 +443,8 @@ class KaplanForm(ScalingForm):
     formula = "L = [(N_c / N)^(alpha_N / alpha_D) + D_c / D]^alpha_D"
 
     def default_start_grid(self) -> dict[str, FloatArray]:
+        # Spans Kaplan et al.'s fit (alpha_D = 0.095, r = 0.8, log N_c = 32.1,
+        # log D_c = 31.6) by an order of magnitude or more each way: 192 starts.
         return {
             "alpha_D": np.array([0.05, 0.1, 0.3, 1.0]),
             "r": np.array([0.5, 1.0, 2.0]),
@@ -546,6 +550,8 @@ class PrecisionForm(ScalingForm):
     formula = "L = E + A / (N (1 - exp(-P / gamma)))^alpha + B / D^beta"
 
     def default_start_grid(self) -> dict[str, FloatArray]:
+        # Hoffmann's grid, thinned in e, alpha and beta and crossed with three gammas:
+        # 2,916 starts, as a sixth parameter would make the full grid 13,500 or more.
         grid = _hoffmann_grid()
         return {
             "a": grid["a"],
