@@ -50,7 +50,9 @@ from pybinscale.scaling.reference import (
 DELTA = 1e-3
 
 
-def baseline_fit(X: np.ndarray, loss: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, float]:
+def baseline_fit(
+    X: np.ndarray, loss: np.ndarray, starts: np.ndarray
+) -> tuple[np.ndarray, float]:
     """Plain scipy: L-BFGS-B with finite-difference gradients from every start."""
     log_n, log_d, log_loss = np.log(X[:, 0]), np.log(X[:, 1]), np.log(loss)
 
@@ -67,7 +69,9 @@ def baseline_fit(X: np.ndarray, loss: np.ndarray, starts: np.ndarray) -> tuple[n
     return best_theta, best_value
 
 
-def time_ours(X: np.ndarray, loss: np.ndarray, repeats: int) -> tuple[ScalingLaw, list[float]]:
+def time_ours(
+    X: np.ndarray, loss: np.ndarray, repeats: int
+) -> tuple[ScalingLaw, list[float]]:
     """Time our fit on one core, like the baseline: BLAS may use one thread only."""
     times = []
     with threadpool_limits(limits=1):

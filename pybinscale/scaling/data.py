@@ -33,7 +33,7 @@ def _check_names(names: Sequence[object], argument: str) -> tuple[str, ...]:
         )
     if len(set(names)) != len(names):
         raise ValueError(f"{argument}: variable names repeat: {list(names)}")
-    return names
+    return tuple(str(n) for n in names)
 
 
 def resolve_variables(

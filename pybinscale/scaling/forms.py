@@ -17,11 +17,12 @@ evaluate many parameter vectors at once (a batch of ``S`` starts): ``theta`` has
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
     "ScalingForm",
@@ -174,10 +175,15 @@ class ScalingForm(ABC):
 
     def gradient_sum(self, derivs: Derivatives, weights: FloatArray) -> FloatArray:
         """Return ``sum_i w_i grad s_i`` for weights ``w`` of shape (S, n): (S, p)."""
-        return np.einsum("sn,snp->sp", weights, derivs.jacobian)
+        return np.einsum("sn,snp->sp", weights, self.jacobian(derivs))
 
     def jacobian(self, derivs: Derivatives) -> FloatArray:
         """The Jacobian of the log predictions, shape (S, n, p)."""
+        if derivs.jacobian is None:
+            raise NotImplementedError(
+                f"form {self.name!r} builds no Jacobian array; it must override "
+                "jacobian and gradient_sum"
+            )
         return derivs.jacobian
 
     @abstractmethod
@@ -195,14 +201,14 @@ class ScalingForm(ABC):
         """Map internal parameters (..., p) to the public ones, each of shape (...)."""
 
     @abstractmethod
-    def internal_params(self, params: dict[str, float]) -> FloatArray:
+    def internal_params(self, params: Mapping[str, float]) -> FloatArray:
         """Map public parameters to the internal vector (p,); inverse of public_params."""
 
     def log_predict(self, theta: FloatArray, data: dict[str, FloatArray]) -> FloatArray:
         """Log predicted loss for a batch ``theta`` (S, p): shape (S, n)."""
         return self.derivatives(theta, data).log_loss
 
-    def derived_quantities(self, params: dict[str, FloatArray]) -> dict[str, FloatArray]:
+    def derived_quantities(self, params: Mapping[str, ArrayLike]) -> dict[str, FloatArray]:
         """Quantities computed from the fitted parameters (none unless a form says so)."""
         return {}
 
@@ -288,7 +294,7 @@ class PowerForm(ScalingForm):
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             return {"X_c": np.exp(k / alpha), "alpha": alpha}
 
-    def internal_params(self, params: dict[str, float]) -> FloatArray:
+    def internal_params(self, params: Mapping[str, float]) -> FloatArray:
         return np.array([params["alpha"] * np.log(params["X_c"]), params["alpha"]])
 
 
@@ -330,16 +336,16 @@ class _LinearLogSumExpForm(ScalingForm):
         probs, rows = derivs.cache["probs"], derivs.cache["rows"]
         # hess s_i = sum_k p_ik m_ik m_ik^T - J_i J_i^T, and J_i = sum_k p_ik m_ik.
         # Expanding J_i J_i^T over pairs of terms keeps every product data-only.
-        total = sum(
-            _weighted_outer_sum(curvature_weights * p, m[None]) for p, m in zip(probs, rows)
-        )
+        total = _weighted_outer_sum(curvature_weights * probs[0], rows[0][None])
+        for p, m in zip(probs[1:], rows[1:]):
+            total += _weighted_outer_sum(curvature_weights * p, m[None])
         jj_weights = outer_weights - curvature_weights
         for k, (p_k, m_k) in enumerate(zip(probs, rows)):
             for l_index in range(k, len(rows)):
                 pair = _weighted_outer_sum(
                     jj_weights * p_k * probs[l_index], m_k[None], rows[l_index][None]
                 )
-                total = total + (pair if l_index == k else pair + np.swapaxes(pair, 1, 2))
+                total += pair if l_index == k else pair + np.swapaxes(pair, 1, 2)
         return total
 
 
@@ -372,13 +378,14 @@ class PowerOffsetForm(_LinearLogSumExpForm):
                 "alpha": theta[..., 2],
             }
 
-    def internal_params(self, params: dict[str, float]) -> FloatArray:
+    def internal_params(self, params: Mapping[str, float]) -> FloatArray:
         return np.array([np.log(params["A"]), np.log(params["E"]), params["alpha"]])
 
 
-def _compute_optimal_exponents(params: dict[str, FloatArray]) -> dict[str, FloatArray]:
+def _compute_optimal_exponents(params: Mapping[str, ArrayLike]) -> dict[str, FloatArray]:
     """Exponents of N_opt ∝ C^a and D_opt ∝ C^b under C ∝ N D (Hoffmann et al.)."""
-    alpha, beta = params["alpha"], params["beta"]
+    alpha = np.asarray(params["alpha"], dtype=float)
+    beta = np.asarray(params["beta"], dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         return {
             "N_opt_exponent": beta / (alpha + beta),
@@ -421,11 +428,11 @@ class ChinchillaForm(_LinearLogSumExpForm):
                 "beta": theta[..., 4],
             }
 
-    def internal_params(self, params: dict[str, float]) -> FloatArray:
+    def internal_params(self, params: Mapping[str, float]) -> FloatArray:
         logs = np.log([params["A"], params["B"], params["E"]])
         return np.array([*logs, params["alpha"], params["beta"]])
 
-    def derived_quantities(self, params: dict[str, FloatArray]) -> dict[str, FloatArray]:
+    def derived_quantities(self, params: Mapping[str, ArrayLike]) -> dict[str, FloatArray]:
         return _compute_optimal_exponents(params)
 
 
@@ -495,7 +502,7 @@ class KaplanForm(ScalingForm):
         inner_hess[:, 2, 1] += mixed
         inner_hess[:, 0, :] += cross
         inner_hess[:, :, 0] += cross
-        return inner_hess + _weighted_outer_sum(outer_weights, derivs.jacobian)
+        return inner_hess + _weighted_outer_sum(outer_weights, self.jacobian(derivs))
 
     def public_params(self, theta: FloatArray) -> dict[str, FloatArray]:
         with np.errstate(over="ignore"):
@@ -506,13 +513,13 @@ class KaplanForm(ScalingForm):
                 "alpha_D": theta[..., 0],
             }
 
-    def internal_params(self, params: dict[str, float]) -> FloatArray:
+    def internal_params(self, params: Mapping[str, float]) -> FloatArray:
         alpha_d = params["alpha_D"]
         ratio = params["alpha_N"] / alpha_d
         return np.array([alpha_d, ratio, np.log(params["N_c"]), np.log(params["D_c"])])
 
 
-def effective_size_factor(bits: FloatArray, gamma: FloatArray) -> FloatArray:
+def effective_size_factor(bits: ArrayLike, gamma: ArrayLike) -> FloatArray:
     """The fraction ``1 - exp(-P / gamma)`` of a weight that ``P`` bits are worth.
 
     Examples
@@ -521,10 +528,10 @@ def effective_size_factor(bits: FloatArray, gamma: FloatArray) -> FloatArray:
     >>> round(float(effective_size_factor(32.0, 2.0)), 6)
     1.0
     """
-    return -np.expm1(-np.asarray(bits, dtype=float) / gamma)
+    return -np.expm1(-np.asarray(bits, dtype=float) / np.asarray(gamma, dtype=float))
 
 
-def one_bit_worth(gamma: FloatArray) -> FloatArray:
+def one_bit_worth(gamma: ArrayLike) -> FloatArray:
     """How many 32-bit weights one 1-bit weight is worth: N_eff(P=1) / N_eff(P=32).
 
     Examples
@@ -606,13 +613,11 @@ class PrecisionForm(ScalingForm):
     ) -> FloatArray:
         c = derivs.cache
         p_n = c["probs"][0]
-        total = sum(
-            _weighted_outer_sum(curvature_weights * p, m)
-            for p, m in zip(c["probs"], c["terms"])
+        total = _weighted_outer_sum(
+            outer_weights - curvature_weights, self.jacobian(derivs)
         )
-        total = total + _weighted_outer_sum(
-            outer_weights - curvature_weights, derivs.jacobian
-        )
+        for p, m in zip(c["probs"], c["terms"]):
+            total += _weighted_outer_sum(curvature_weights * p, m)
         # Second derivatives of the N term: d2/dalpha dg = -h_g, d2/dg2 = -alpha h_gg.
         weighted = curvature_weights * p_n
         mixed = -(weighted * c["h_g"]).sum(axis=1)
@@ -626,11 +631,11 @@ class PrecisionForm(ScalingForm):
         params["gamma"] = np.exp(theta[..., 5])
         return params
 
-    def internal_params(self, params: dict[str, float]) -> FloatArray:
+    def internal_params(self, params: Mapping[str, float]) -> FloatArray:
         chinchilla = FORMS["chinchilla"].internal_params(params)
         return np.append(chinchilla, np.log(params["gamma"]))
 
-    def derived_quantities(self, params: dict[str, FloatArray]) -> dict[str, FloatArray]:
+    def derived_quantities(self, params: Mapping[str, ArrayLike]) -> dict[str, FloatArray]:
         derived = _compute_optimal_exponents(params)
         derived["one_bit_worth"] = one_bit_worth(params["gamma"])
         return derived
