@@ -39,9 +39,17 @@ def chinchilla_csv_path() -> Path:
 
     Examples
     --------
-    >>> from pybinscale.scaling.reference import chinchilla_csv_path
+    >>> import os
+    >>> from pybinscale.scaling.reference import CHINCHILLA_CSV_ENV, chinchilla_csv_path
+    >>> saved = os.environ.pop(CHINCHILLA_CSV_ENV, None)
     >>> chinchilla_csv_path().name
     'chinchilla_svg_extracted.csv'
+    >>> os.environ[CHINCHILLA_CSV_ENV] = "/data/points.csv"
+    >>> str(chinchilla_csv_path())
+    '/data/points.csv'
+    >>> _ = os.environ.pop(CHINCHILLA_CSV_ENV)
+    >>> if saved is not None:
+    ...     os.environ[CHINCHILLA_CSV_ENV] = saved
     """
     override = os.environ.get(CHINCHILLA_CSV_ENV)
     if override:
