@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     bootstrap_time = time.perf_counter() - begin
     low, high = law.confidence_intervals_["alpha"]
     print(
-        f"\n| bootstrap | resamples | n_jobs | time (s) | alpha 95% interval | "
+        "\n| bootstrap | resamples | n_jobs | time (s) | alpha 95% interval | "
         "Besiroglu et al. |"
     )
     print("|---|---|---|---|---|---|")

@@ -12,7 +12,6 @@ import pytest  # noqa: E402
 from scipy.optimize import minimize_scalar  # noqa: E402
 
 from pybinscale import ScalingLaw  # noqa: E402
-from pybinscale.scaling.forms import get_form  # noqa: E402
 from pybinscale.scaling.synthetic import EXAMPLE_PARAMS, law_loss, make_scaling_data  # noqa: E402
 
 GRID = {"a": [5.0], "b": [5.0], "e": [0.0], "alpha": [0.5], "beta": [0.5]}

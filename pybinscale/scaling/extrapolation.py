@@ -103,7 +103,9 @@ def run_size(
 
 
 def leave_out_largest(law: ScalingLaw, fraction: float, by: str | None) -> LeaveOutReport:
-    """Refit ``law`` without its largest runs and predict them; see :meth:`ScalingLaw.leave_out`.
+    """Refit ``law`` without its largest runs and predict them.
+
+    See :meth:`~pybinscale.ScalingLaw.leave_out`.
 
     Examples
     --------

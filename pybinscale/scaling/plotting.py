@@ -93,7 +93,9 @@ def plot_law(
         if bootstrap is not None:
             finite = bootstrap[np.all(np.isfinite(bootstrap), axis=1)]
             curves = law._predict_internal(points, finite)
-            tail = 50.0 * (1.0 - float(getattr(law, "confidence_level_")))
+            # getattr: mypy cannot type an attribute the bootstrap sets, across the cycle.
+            coverage = float(getattr(law, "confidence_level_"))  # noqa: B009
+            tail = 50.0 * (1.0 - coverage)
             low, high = np.percentile(curves, [tail, 100.0 - tail], axis=0)
             ax.fill_between(grid, low, high, color=colour, alpha=0.2, linewidth=0)
     ax.set_xscale("log")
