@@ -115,6 +115,14 @@ def test_wrong_variables_for_the_form(data, form, variables, message):
         ScalingLaw(form=form, variables=variables, verbose=False).fit(X, loss)
 
 
+def test_extra_dataframe_columns_are_named(data):
+    pd = pytest.importorskip("pandas")
+    X, loss = data
+    frame = pd.DataFrame({"N": X[:, 0], "D": X[:, 1], "C": 6 * X[:, 0] * X[:, 1]})
+    with pytest.raises(ValueError, match=r"unexpected \['C'\]; pass only those columns"):
+        _law().fit(frame, loss)
+
+
 def test_variables_contradicting_dataframe_columns(data):
     pd = pytest.importorskip("pandas")
     X, loss = data

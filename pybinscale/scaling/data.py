@@ -111,6 +111,8 @@ def resolve_variables(
         hint = ""
         if "D" in missing and "C" in names:
             hint = "; with compute C and C = c N D, the data size is D = C / (c N)"
+        elif not missing:
+            hint = f"; pass only those columns, e.g. X[{list(form.variables)}]"
         raise ValueError(
             f"form {form.name!r} ({form.formula}) needs the variables "
             f"{list(form.variables)}; X is missing {missing} and has unexpected {extra}"
