@@ -2,8 +2,9 @@
 
 The package has three layers. :mod:`pybinscale.kernels` exposes exact SIMD bit kernels
 (packed sign matrices, XNOR/AND-popcount products, NTK Gram matrices) from a Rust core;
-the estimators fit 1-bit networks, NTK kernel regression and scaling laws with a
-scikit-learn interface; the command ``pybinscale run`` runs the whole study.
+the estimators fit 1-bit networks, NTK kernel regression and scaling laws
+(:class:`ScalingLaw`) with a scikit-learn interface; the command ``pybinscale run`` runs
+the whole study.
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ from .kernels import (
     sign_matmul,
     unpack_signs,
 )
+from .scaling import ScalingLaw
 
 __version__ = "0.1.0"
 
 __all__ = [
     "PackedSigns",
     "ResultTooLargeError",
+    "ScalingLaw",
     "activation_patterns",
     "coactivation_counts",
     "get_num_threads",
