@@ -114,7 +114,9 @@ pub struct Tile<'t> {
 /// first, dest)` writes `dest`, the entries of columns `tile.col + first ..
 /// tile.col + tile.cols`, from `tile.counts` (it may read what `dest` held before).
 /// With `symmetric` (for `B = A`), only entries on or above the diagonal are given to
-/// the sink, and each is then copied to its mirror image below the diagonal.
+/// the sink, and a blocked pass then copies them below it. (Copying each tile's mirror
+/// image as it is made was measured slower: it writes 32-byte pieces all over the lower
+/// triangle.)
 pub fn for_each_tile<O, S>(
     combine: Combine,
     a: BitMatrix<'_>,
@@ -124,7 +126,7 @@ pub fn for_each_tile<O, S>(
     out: &mut [O],
     sink: S,
 ) where
-    O: Copy + Send,
+    O: Copy + Send + Sync,
     S: Fn(&Tile<'_>, usize, usize, &mut [O]) + Sync,
 {
     let out_cols = panels.rows;
@@ -150,67 +152,38 @@ pub fn for_each_tile<O, S>(
     // read of every partly written cache line.
     let groups_per_block = (256 * 1024 / (TILE_PANELS * panels.words.max(1) * 64)).max(1);
     let words = panels.words;
-    let base = SharedMut(out.as_mut_ptr());
-    parallel::install(|| {
-        (0..out_rows.div_ceil(chunk_rows)).into_par_iter().for_each(|chunk| {
-            let base = &base;
-            let first = chunk * chunk_rows;
-            let end = (first + chunk_rows).min(out_rows);
-            let mut counts: TileCounts = [[0; TILE_COLS]; TILE_ROWS];
-            for block in (0..panels.groups()).step_by(groups_per_block) {
-                for row in (first..end).step_by(rows_per_tile) {
-                    let rows = rows_per_tile.min(end - row);
-                    let mut a_rows: [&[u64]; TILE_ROWS] = [&[]; TILE_ROWS];
-                    for (r, slot) in a_rows.iter_mut().enumerate().take(rows * planes) {
-                        *slot = &a.row(row * planes + r)[..words];
+    parallel::for_each_row_chunk(out, out_cols, chunk_rows, |first, chunk| {
+        let end = first + chunk.len() / out_cols;
+        let mut counts: TileCounts = [[0; TILE_COLS]; TILE_ROWS];
+        for block in (0..panels.groups()).step_by(groups_per_block) {
+            for row in (first..end).step_by(rows_per_tile) {
+                let rows = rows_per_tile.min(end - row);
+                let mut a_rows: [&[u64]; TILE_ROWS] = [&[]; TILE_ROWS];
+                for (r, slot) in a_rows.iter_mut().enumerate().take(rows * planes) {
+                    *slot = &a.row(row * planes + r)[..words];
+                }
+                for group in block..(block + groups_per_block).min(panels.groups()) {
+                    let col = group * TILE_COLS;
+                    let cols = TILE_COLS.min(out_cols - col);
+                    if symmetric && col + cols <= row {
+                        continue;
                     }
-                    for group in block..(block + groups_per_block).min(panels.groups()) {
-                        let col = group * TILE_COLS;
-                        let cols = TILE_COLS.min(out_cols - col);
-                        if symmetric && col + cols <= row {
-                            continue;
-                        }
-                        let blocks = panels.group(group);
-                        count_tile(
-                            path,
-                            combine,
-                            &a_rows[..rows * planes],
-                            blocks,
-                            words,
-                            &mut counts,
-                        );
-                        let tile = Tile { row, rows, col, cols, planes, counts: &counts };
-                        for i in 0..rows {
-                            let r = row + i;
-                            let skip = if symmetric { r.saturating_sub(col).min(cols) } else { 0 };
-                            // SAFETY: the tiles partition the output, each is handled by one
-                            // task, and (r, col + skip .. col + cols) lies inside the n x m
-                            // buffer. With `symmetric` the slice starts at the diagonal, so no
-                            // slice ever covers an entry below it; those are written only by
-                            // the mirror copy below, once each, by the task owning their image
-                            // above the diagonal.
-                            let dest = unsafe {
-                                std::slice::from_raw_parts_mut(
-                                    base.0.add(r * out_cols + col + skip),
-                                    cols - skip,
-                                )
-                            };
-                            sink(&tile, i, skip, dest);
-                            if symmetric {
-                                for (offset, &value) in dest.iter().enumerate() {
-                                    let j = col + skip + offset;
-                                    if j > r {
-                                        // SAFETY: j, r < n; (j, r) is below the diagonal (see above).
-                                        unsafe { *base.0.add(j * out_cols + r) = value };
-                                    }
-                                }
-                            }
-                        }
+                    let blocks = panels.group(group);
+                    count_tile(path, combine, &a_rows[..rows * planes], blocks, words, &mut counts);
+                    let tile = Tile { row, rows, col, cols, planes, counts: &counts };
+                    for i in 0..rows {
+                        let r = row + i;
+                        let skip = if symmetric { r.saturating_sub(col).min(cols) } else { 0 };
+                        let start = (r - first) * out_cols + col + skip;
+                        sink(&tile, i, skip, &mut chunk[start..start + cols - skip]);
                     }
                 }
             }
-        })
+        }
     });
+    if symmetric {
+        mirror_upper(out, out_rows);
+    }
 }
 
 /// Copies the upper triangle of the square row-major `matrix` onto its lower triangle.
@@ -240,10 +213,10 @@ pub fn mirror_upper<T: Copy + Send + Sync>(matrix: &mut [T], n: usize) {
     });
 }
 
-/// A pointer to an output buffer shared by tasks that write disjoint entries of it.
+/// A pointer to a buffer shared by tasks that write disjoint entries of it.
 struct SharedMut<T>(*mut T);
-// SAFETY: used only by `for_each_tile` and `mirror_upper`, whose tasks write disjoint
-// entries (see there), so sharing the pointer between threads creates no data race.
+// SAFETY: used only by `mirror_upper`, whose tasks write disjoint entries (see there), so
+// sharing the pointer between threads creates no data race.
 unsafe impl<T: Send> Sync for SharedMut<T> {}
 
 /// Dispatches one tile to the kernel of `path` for `rows` rows of `A`.
@@ -535,7 +508,7 @@ pub struct PlaneEncoding<'a> {
 /// With `t_j` the sign bits of `w_j` (1 for +1), `sum_k q_k w_k` equals
 /// `sum_p weights[p] * (2 popcount(plane_p AND t_j) - popcount(plane_p))
 ///  + offset * (2 popcount(t_j) - cols)`.
-pub fn bit_serial_product<T: crate::error::Zeroable + Send>(
+pub fn bit_serial_product<T: crate::error::Zeroable + Send + Sync>(
     encoding: &PlaneEncoding<'_>,
     w: BitMatrix<'_>,
     row_scales: &[f64],
