@@ -113,10 +113,11 @@ def resolve_variables(
             hint = "; with compute C and C = c N D, the data size is D = C / (c N)"
         elif not missing:
             hint = f"; pass only those columns, e.g. X[{list(form.variables)}]"
+        problems = [f"is missing {missing}"] if missing else []
+        problems += [f"has unexpected {extra}"] if extra else []
         raise ValueError(
             f"form {form.name!r} ({form.formula}) needs the variables "
-            f"{list(form.variables)}; X is missing {missing} and has unexpected {extra}"
-            f"{hint}"
+            f"{list(form.variables)}; X {' and '.join(problems)}{hint}"
         )
     return names
 
