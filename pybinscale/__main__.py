@@ -16,6 +16,9 @@ import pybinscale as pb
 def _best_time(call, repeats: int = 3) -> float:
     best = float("inf")
     for _ in range(repeats):
+        # OpenBLAS's threads keep spinning for a moment after numpy returns; let them stop
+        # so that neither side's timing includes the other's leftovers.
+        time.sleep(0.2)
         start = time.perf_counter()
         call()
         best = min(best, time.perf_counter() - start)
