@@ -1,8 +1,8 @@
 """Side-by-side timings of the bit kernels against numpy, printed as ratios.
 
-Each case runs ours and the numpy baseline alternately in the same process, several
-times, and reports the best time of each (noise on a shared machine only ever adds time)
-and the ratio numpy / ours. Run from the repository root:
+Each case runs ours and the numpy baseline in the same process, alternating blocks of
+back-to-back calls, and reports the best time of each (noise on a shared machine
+only ever adds time) and the ratio numpy / ours. Run from the repository root:
 
     python benchmarks/bench_kernels.py            # the full sizes recorded in BENCHMARKS.md
     python benchmarks/bench_kernels.py --quick    # small sizes, a smoke test
@@ -22,7 +22,8 @@ import numpy as np
 import pybinscale as pb
 
 
-PAUSE = 0.25  # seconds of idle before each timed call
+CALLS_PER_BLOCK = 4
+OPENBLAS_SPIN_SECONDS = 0.3
 
 
 @dataclass
@@ -37,25 +38,28 @@ class Row:
         return self.baseline / self.ours
 
 
-def side_by_side(ours: Callable[[], object], baseline: Callable[[], object], repeats: int) -> tuple[float, float]:
-    """Best wall time of each, alternating the two so both see the same machine state.
+def side_by_side(ours: Callable[[], object], baseline: Callable[[], object], rounds: int) -> tuple[float, float]:
+    """Best warm wall time of each side.
 
-    Each timed call starts after a short pause: OpenBLAS's worker threads keep spinning
-    for a while after numpy returns (and rayon's briefly after ours), which would
-    otherwise steal the cores from whichever call comes next.
+    The two sides alternate in blocks of back-to-back calls, so both see the same machine
+    state over the run, and only the best call of each counts. Two effects shape this.
+    After numpy returns, OpenBLAS's threads keep spinning for about 2**28 cycles (0.1 s),
+    sharing the cores with whatever runs next, so each block of ours starts after a
+    pause that outlasts them. And an idle pause lets the cores clock down (a 2048^3
+    sign_matmul took 7.5 ms back to back but 19 ms after 0.5 s idle), so the first call
+    of each block only warms up and the best of the block is taken.
     """
-    ours()
-    baseline()
     best_ours = best_baseline = float("inf")
-    for _ in range(repeats):
-        time.sleep(PAUSE)
-        start = time.perf_counter()
-        ours()
-        best_ours = min(best_ours, time.perf_counter() - start)
-        time.sleep(PAUSE)
-        start = time.perf_counter()
-        baseline()
-        best_baseline = min(best_baseline, time.perf_counter() - start)
+    for _ in range(rounds):
+        time.sleep(OPENBLAS_SPIN_SECONDS)
+        for _ in range(CALLS_PER_BLOCK):
+            start = time.perf_counter()
+            ours()
+            best_ours = min(best_ours, time.perf_counter() - start)
+        for _ in range(CALLS_PER_BLOCK):
+            start = time.perf_counter()
+            baseline()
+            best_baseline = min(best_baseline, time.perf_counter() - start)
     return best_ours, best_baseline
 
 
@@ -181,16 +185,16 @@ def storage_rows(size: int, rng: np.random.Generator) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=2, help="blocks of calls per side")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     size, n_gram, m_gram = (1024, 1024, 2048) if args.quick else (4096, 8192, 16384)
 
     print(machine_line() + "\n")
-    rows = [bench_sign_matmul(size, args.repeats, rng)]
-    rows.append(bench_coactivation(n_gram, m_gram, args.repeats, rng))
-    rows.append(bench_ntk_gram(n_gram, m_gram, 32, args.repeats, rng))
-    rows.extend(bench_quantized(size, bits, args.repeats, rng) for bits in (1, 2, 4, 8))
+    rows = [bench_sign_matmul(size, args.rounds, rng)]
+    rows.append(bench_coactivation(n_gram, m_gram, args.rounds, rng))
+    rows.append(bench_ntk_gram(n_gram, m_gram, 32, args.rounds, rng))
+    rows.extend(bench_quantized(size, bits, args.rounds, rng) for bits in (1, 2, 4, 8))
 
     peak = kernel_peak(rng)
     numpy_flops = 2 * size**3 / rows[0].baseline
@@ -206,7 +210,7 @@ def main() -> None:
     path_size = 512 if args.quick else 2048
     print(f"\n| SIMD path | sign_matmul {path_size}^3 (s) | numpy / ours | ntk_gram n={path_size // 2}, m={4 * path_size}, d=32 (s) |")
     print("|---|---|---|---|")
-    for line in path_rows(path_size, args.repeats, rng):
+    for line in path_rows(path_size, args.rounds, rng):
         print(line)
     print("\n| packed storage | float32 bytes | packed bytes | ratio |")
     print("|---|---|---|---|")

@@ -13,12 +13,12 @@ import numpy as np
 import pybinscale as pb
 
 
-def _best_time(call, repeats: int = 3) -> float:
+def _best_time(call, repeats: int = 4) -> float:
+    """Best of back-to-back calls, after OpenBLAS's threads (which spin for about 0.1 s
+    after numpy returns) have gone idle; the first call warms the cores up."""
+    time.sleep(0.3)
     best = float("inf")
     for _ in range(repeats):
-        # OpenBLAS's threads keep spinning for a moment after numpy returns; let them stop
-        # so that neither side's timing includes the other's leftovers.
-        time.sleep(0.2)
         start = time.perf_counter()
         call()
         best = min(best, time.perf_counter() - start)
