@@ -4,12 +4,15 @@
 //! functions are private (`pybinscale._core`).
 
 use numpy::ndarray::{Array1, Array2};
-use numpy::{Element, IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{
+    Element, IntoPyArray, PyArray1, PyArray2, PyArrayDescrMethods, PyReadonlyArray2,
+    PyUntypedArray, PyUntypedArrayMethods,
+};
 use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 use crate::bits::{self, BitMatrix, Matrix, PackedBits, Real};
-use crate::error::Error;
+use crate::error::{Error, Zeroable};
 use crate::{gram, matmul, ntk, parallel, quantize, simd};
 
 /// A core error as a Python exception, `name` being the argument it concerns.
@@ -24,22 +27,42 @@ fn to_py_err(error: Error, name: &str) -> PyErr {
     }
 }
 
-/// A float32 or float64 array, borrowed read-only.
-enum RealArray<'py> {
-    F32(PyReadonlyArray2<'py, f32>),
-    F64(PyReadonlyArray2<'py, f64>),
+/// The float type of the real arrays a call works on; every real argument of one call
+/// has the float type of its first (`kernels.py` casts them to one).
+#[derive(Clone, Copy)]
+enum Float {
+    F32,
+    F64,
 }
 
-impl<'py> RealArray<'py> {
-    fn extract(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Self> {
-        if let Ok(array) = obj.extract::<PyReadonlyArray2<'py, f32>>() {
-            return Ok(RealArray::F32(array));
+impl Float {
+    fn of(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Self> {
+        let array = obj.cast::<PyUntypedArray>().map_err(|_| real_type_error(name))?;
+        let dtype = array.dtype();
+        if array.ndim() != 2 {
+            Err(real_type_error(name))
+        } else if dtype.is_equiv_to(&numpy::dtype::<f32>(obj.py())) {
+            Ok(Float::F32)
+        } else if dtype.is_equiv_to(&numpy::dtype::<f64>(obj.py())) {
+            Ok(Float::F64)
+        } else {
+            Err(real_type_error(name))
         }
-        if let Ok(array) = obj.extract::<PyReadonlyArray2<'py, f64>>() {
-            return Ok(RealArray::F64(array));
-        }
-        Err(PyTypeError::new_err(format!("{name}: expected a 2-D float32 or float64 numpy array")))
     }
+}
+
+fn real_type_error(name: &str) -> PyErr {
+    PyTypeError::new_err(format!("{name}: expected a 2-D float32 or float64 numpy array"))
+}
+
+/// `obj` borrowed read-only as a 2-D array of `T`.
+fn readonly<'py, T: Element>(
+    obj: &Bound<'py, PyAny>,
+    name: &str,
+) -> PyResult<PyReadonlyArray2<'py, T>> {
+    obj.extract().map_err(|_| {
+        PyTypeError::new_err(format!("{name}: expected a 2-D array of the same float dtype as X"))
+    })
 }
 
 /// The core's view of a 2-D array whose rows are contiguous and evenly spaced.
@@ -82,8 +105,15 @@ fn bit_view<'a>(
     BitMatrix::new(data, rows, cols, stride).map_err(|e| to_py_err(e, name))
 }
 
-fn check_finite<T: Real>(matrix: Matrix<'_, T>, name: &str) -> PyResult<()> {
-    matrix.check_finite().map_err(|e| to_py_err(e, name))
+/// The core's view of `array`, checked to hold no NaN or infinity: for calls with
+/// several real arguments, so that the error names the one at fault.
+fn finite_view<'a, T: Real + Element>(
+    array: &'a PyReadonlyArray2<'_, T>,
+    name: &str,
+) -> PyResult<Matrix<'a, T>> {
+    let matrix = matrix_view(array, name)?;
+    matrix.check_finite().map_err(|e| to_py_err(e, name))?;
+    Ok(matrix)
 }
 
 fn to_array2<T: Element>(
@@ -108,17 +138,20 @@ fn pack_signs<'py>(
     a: &Bound<'py, PyAny>,
     name: &str,
 ) -> PyResult<Bound<'py, PyArray2<u64>>> {
-    let packed = match RealArray::extract(a, name)? {
-        RealArray::F32(array) => {
-            let m = matrix_view(&array, name)?;
-            py.detach(|| bits::pack_signs(m))
-        }
-        RealArray::F64(array) => {
-            let m = matrix_view(&array, name)?;
-            py.detach(|| bits::pack_signs(m))
-        }
+    match Float::of(a, name)? {
+        Float::F32 => pack_signs_typed::<f32>(py, a, name),
+        Float::F64 => pack_signs_typed::<f64>(py, a, name),
     }
-    .map_err(|e| to_py_err(e, name))?;
+}
+
+fn pack_signs_typed<'py, T: Real + Element>(
+    py: Python<'py>,
+    a: &Bound<'py, PyAny>,
+    name: &str,
+) -> PyResult<Bound<'py, PyArray2<u64>>> {
+    let array = readonly::<T>(a, name)?;
+    let matrix = matrix_view(&array, name)?;
+    let packed = py.detach(|| bits::pack_signs(matrix)).map_err(|e| to_py_err(e, name))?;
     packed_to_py(py, packed)
 }
 
@@ -176,19 +209,23 @@ fn quantize_activations<'py>(
     x: &Bound<'py, PyAny>,
     bits: usize,
 ) -> PyResult<QuantizedArrays<'py>> {
-    let (quantized, rows, cols) = match RealArray::extract(x, "X")? {
-        RealArray::F32(array) => {
-            let m = matrix_view(&array, "X")?;
-            (py.detach(|| quantize::quantize(m, bits)), m.rows(), m.cols())
-        }
-        RealArray::F64(array) => {
-            let m = matrix_view(&array, "X")?;
-            (py.detach(|| quantize::quantize(m, bits)), m.rows(), m.cols())
-        }
-    };
-    let quantized = quantized.map_err(|e| to_py_err(e, "X"))?;
+    match Float::of(x, "X")? {
+        Float::F32 => quantize_activations_typed::<f32>(py, x, bits),
+        Float::F64 => quantize_activations_typed::<f64>(py, x, bits),
+    }
+}
+
+fn quantize_activations_typed<'py, T: quantize::Quantizable + Element>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    bits: usize,
+) -> PyResult<QuantizedArrays<'py>> {
+    let array = readonly::<T>(x, "X")?;
+    let matrix = matrix_view(&array, "X")?;
+    let quantized =
+        py.detach(|| quantize::quantize(matrix, bits)).map_err(|e| to_py_err(e, "X"))?;
     Ok((
-        to_array2(py, quantized.values, rows, cols)?,
+        to_array2(py, quantized.values, matrix.rows(), matrix.cols())?,
         Array1::from(quantized.scales).into_pyarray(py),
     ))
 }
@@ -202,54 +239,25 @@ fn quantized_matmul<'py>(
     bits: usize,
 ) -> PyResult<Bound<'py, PyAny>> {
     let w = bit_view(&w_words, cols, "W")?;
-    Ok(match RealArray::extract(x, "X")? {
-        RealArray::F32(array) => {
-            let m = matrix_view(&array, "X")?;
-            let out = py
-                .detach(|| quantize::quantized_product(m, w, bits, |v| v as f32))
-                .map_err(|e| to_py_err(e, "X"))?;
-            to_array2(py, out, m.rows(), w.rows())?.into_any()
-        }
-        RealArray::F64(array) => {
-            let m = matrix_view(&array, "X")?;
-            let out = py
-                .detach(|| quantize::quantized_product(m, w, bits, |v| v))
-                .map_err(|e| to_py_err(e, "X"))?;
-            to_array2(py, out, m.rows(), w.rows())?.into_any()
-        }
+    Ok(match Float::of(x, "X")? {
+        Float::F32 => quantized_matmul_typed(py, x, w, bits, |v| v as f32)?.into_any(),
+        Float::F64 => quantized_matmul_typed(py, x, w, bits, |v| v)?.into_any(),
     })
 }
 
-/// Runs `$body` with `$x`, `$w` (and optional `$z`) viewed as matrices of one float type.
-macro_rules! with_same_dtype {
-    ($x:ident, $w:ident, $z:ident, |$xm:ident, $wm:ident, $zm:ident| $body:expr) => {
-        match RealArray::extract($x, "X")? {
-            RealArray::F32(x_array) => {
-                let w_array: PyReadonlyArray2<'_, f32> =
-                    $w.extract().map_err(|_| same_dtype_error("W"))?;
-                let z_array: Option<PyReadonlyArray2<'_, f32>> =
-                    $z.map(|z| z.extract().map_err(|_| same_dtype_error("Z"))).transpose()?;
-                let $xm = matrix_view(&x_array, "X")?;
-                let $wm = matrix_view(&w_array, "W")?;
-                let $zm = z_array.as_ref().map(|z| matrix_view(z, "Z")).transpose()?;
-                $body
-            }
-            RealArray::F64(x_array) => {
-                let w_array: PyReadonlyArray2<'_, f64> =
-                    $w.extract().map_err(|_| same_dtype_error("W"))?;
-                let z_array: Option<PyReadonlyArray2<'_, f64>> =
-                    $z.map(|z| z.extract().map_err(|_| same_dtype_error("Z"))).transpose()?;
-                let $xm = matrix_view(&x_array, "X")?;
-                let $wm = matrix_view(&w_array, "W")?;
-                let $zm = z_array.as_ref().map(|z| matrix_view(z, "Z")).transpose()?;
-                $body
-            }
-        }
-    };
-}
-
-fn same_dtype_error(name: &str) -> PyErr {
-    PyTypeError::new_err(format!("{name}: expected a 2-D array of the same float dtype as X"))
+fn quantized_matmul_typed<'py, T: quantize::Quantizable + Zeroable + Element>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    w: BitMatrix<'_>,
+    bits: usize,
+    convert: impl Fn(f64) -> T + Sync + Send,
+) -> PyResult<Bound<'py, PyArray2<T>>> {
+    let array = readonly::<T>(x, "X")?;
+    let matrix = matrix_view(&array, "X")?;
+    let product = py
+        .detach(|| quantize::quantized_product(matrix, w, bits, convert))
+        .map_err(|e| to_py_err(e, "X"))?;
+    to_array2(py, product, matrix.rows(), w.rows())
 }
 
 #[pyfunction]
@@ -259,13 +267,23 @@ fn activation_patterns<'py>(
     w: &Bound<'py, PyAny>,
     quantized: bool,
 ) -> PyResult<Bound<'py, PyArray2<u64>>> {
-    let none: Option<&Bound<'py, PyAny>> = None;
-    let packed = with_same_dtype!(x, w, none, |xm, wm, _zm| {
-        check_finite(xm, "X")?;
-        check_finite(wm, "W")?;
-        py.detach(|| gram::activation_patterns(xm, wm, quantized))
-    })
-    .map_err(|e| to_py_err(e, "activation_patterns"))?;
+    match Float::of(x, "X")? {
+        Float::F32 => activation_patterns_typed::<f32>(py, x, w, quantized),
+        Float::F64 => activation_patterns_typed::<f64>(py, x, w, quantized),
+    }
+}
+
+fn activation_patterns_typed<'py, T: Real + Element>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    w: &Bound<'py, PyAny>,
+    quantized: bool,
+) -> PyResult<Bound<'py, PyArray2<u64>>> {
+    let (x_array, w_array) = (readonly::<T>(x, "X")?, readonly::<T>(w, "W")?);
+    let (xm, wm) = (finite_view(&x_array, "X")?, finite_view(&w_array, "W")?);
+    let packed = py
+        .detach(|| gram::activation_patterns(xm, wm, quantized))
+        .map_err(|e| to_py_err(e, "activation_patterns"))?;
     packed_to_py(py, packed)
 }
 
@@ -279,16 +297,28 @@ fn ntk_gram<'py>(
     kappa: f64,
     quantized: bool,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
-    let (gram, rows, cols) = with_same_dtype!(x, w, z, |xm, wm, zm| {
-        check_finite(xm, "X")?;
-        check_finite(wm, "W")?;
-        if let Some(zm) = zm {
-            check_finite(zm, "Z")?;
-        }
-        let cols = zm.map_or(xm.rows(), |zm| zm.rows());
-        (py.detach(|| gram::ntk_gram(xm, wm, zm, kappa, quantized)), xm.rows(), cols)
-    });
-    to_array2(py, gram.map_err(|e| to_py_err(e, "ntk_gram"))?, rows, cols)
+    match Float::of(x, "X")? {
+        Float::F32 => ntk_gram_typed::<f32>(py, x, w, z, kappa, quantized),
+        Float::F64 => ntk_gram_typed::<f64>(py, x, w, z, kappa, quantized),
+    }
+}
+
+fn ntk_gram_typed<'py, T: Real + Element>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    w: &Bound<'py, PyAny>,
+    z: Option<&Bound<'py, PyAny>>,
+    kappa: f64,
+    quantized: bool,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let (x_array, w_array) = (readonly::<T>(x, "X")?, readonly::<T>(w, "W")?);
+    let z_array = z.map(|z| readonly::<T>(z, "Z")).transpose()?;
+    let (xm, wm) = (finite_view(&x_array, "X")?, finite_view(&w_array, "W")?);
+    let zm = z_array.as_ref().map(|z| finite_view(z, "Z")).transpose()?;
+    let gram = py
+        .detach(|| gram::ntk_gram(xm, wm, zm, kappa, quantized))
+        .map_err(|e| to_py_err(e, "ntk_gram"))?;
+    to_array2(py, gram, xm.rows(), zm.map_or(xm.rows(), |zm| zm.rows()))
 }
 
 #[pyfunction]
@@ -300,16 +330,27 @@ fn ntk_limit<'py>(
     kappa: f64,
     output_layer: bool,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
-    // X doubles as the "weights" slot so the dtype macro can be shared.
-    let (kernel, rows, cols) = with_same_dtype!(x, x, z, |xm, _wm, zm| {
-        check_finite(xm, "X")?;
-        if let Some(zm) = zm {
-            check_finite(zm, "Z")?;
-        }
-        let cols = zm.map_or(xm.rows(), |zm| zm.rows());
-        (py.detach(|| ntk::arccos_ntk(xm, zm, kappa, output_layer)), xm.rows(), cols)
-    });
-    to_array2(py, kernel.map_err(|e| to_py_err(e, "ntk_limit"))?, rows, cols)
+    match Float::of(x, "X")? {
+        Float::F32 => ntk_limit_typed::<f32>(py, x, z, kappa, output_layer),
+        Float::F64 => ntk_limit_typed::<f64>(py, x, z, kappa, output_layer),
+    }
+}
+
+fn ntk_limit_typed<'py, T: Real + Element>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    z: Option<&Bound<'py, PyAny>>,
+    kappa: f64,
+    output_layer: bool,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let x_array = readonly::<T>(x, "X")?;
+    let z_array = z.map(|z| readonly::<T>(z, "Z")).transpose()?;
+    let xm = finite_view(&x_array, "X")?;
+    let zm = z_array.as_ref().map(|z| finite_view(z, "Z")).transpose()?;
+    let kernel = py
+        .detach(|| ntk::arccos_ntk(xm, zm, kappa, output_layer))
+        .map_err(|e| to_py_err(e, "ntk_limit"))?;
+    to_array2(py, kernel, xm.rows(), zm.map_or(xm.rows(), |zm| zm.rows()))
 }
 
 #[pyfunction]
