@@ -94,15 +94,10 @@ pub type TileCounts = [[u64; TILE_COLS]; TILE_ROWS];
 pub struct Tile<'t> {
     /// First output row of the tile.
     pub row: usize,
-    /// Output rows in the tile.
-    pub rows: usize,
     /// First output column (row of `B`).
     pub col: usize,
-    /// Valid output columns in the tile (at most [`TILE_COLS`]).
-    pub cols: usize,
-    /// Rows of `A` per output row (bit planes of one activation row; 1 otherwise).
-    pub planes: usize,
-    /// Counts; the row of `A` for output row `row + i`, plane `p` is `i * planes + p`.
+    /// Counts; with `planes` rows of `A` per output row, the row of `A` for output row
+    /// `row + i`, plane `p` is `i * planes + p`.
     pub counts: &'t TileCounts,
 }
 
@@ -111,8 +106,9 @@ pub struct Tile<'t> {
 ///
 /// `A` has `planes` consecutive rows per output row; the output is `A.rows() / planes` by
 /// `B.rows()`, row-major in `out`. For output row `tile.row + i` of a tile, `sink(tile, i,
-/// first, dest)` writes `dest`, the entries of columns `tile.col + first ..
-/// tile.col + tile.cols`, from `tile.counts` (it may read what `dest` held before).
+/// first, dest)` writes `dest`, the entries from column `tile.col + first` to the tile's
+/// last column, from `tile.counts[i * planes + p][first..]` (it may read what `dest`
+/// held before).
 /// With `symmetric` (for `B = A`), only entries on or above the diagonal are given to
 /// the sink, and a blocked pass then copies them below it. (Copying each tile's mirror
 /// image as it is made was measured slower: it writes 32-byte pieces all over the lower
@@ -170,7 +166,7 @@ pub fn for_each_tile<O, S>(
                     }
                     let blocks = panels.group(group);
                     count_tile(path, combine, &a_rows[..rows * planes], blocks, words, &mut counts);
-                    let tile = Tile { row, rows, col, cols, planes, counts: &counts };
+                    let tile = Tile { row, col, counts: &counts };
                     for i in 0..rows {
                         let r = row + i;
                         let skip = if symmetric { r.saturating_sub(col).min(cols) } else { 0 };

@@ -361,30 +361,6 @@ mod x86 {
     }
 }
 
-/// The bit planes of quantised rows: row `i * bits + p` of the result is plane `p` of row `i`.
-pub fn planes(
-    quantized: &Quantized,
-    rows: usize,
-    cols: usize,
-    bits: usize,
-) -> Result<PackedBits, Error> {
-    check_bits(bits)?;
-    let mut packed = PackedBits::zeros(checked_len(rows, bits, 1)?, cols)?;
-    let stride = packed.stride();
-    if cols == 0 || rows == 0 {
-        return Ok(packed);
-    }
-    let path = active_path();
-    let words = packed.words_mut();
-    parallel::install(|| {
-        words
-            .par_chunks_mut(bits * stride)
-            .zip(quantized.values.par_chunks(cols))
-            .for_each(|(out, values)| write_planes(path, values, bits, stride, out))
-    });
-    Ok(packed)
-}
-
 /// Quantises `x` straight into bit planes (no matrix of integers is kept) and returns the
 /// planes with the row scales.
 fn quantize_to_planes<T: Quantizable>(
@@ -452,6 +428,31 @@ mod tests {
     use crate::bits::pack_signs;
     use crate::simd::{force_path, supported_paths};
     use crate::test_support::{random_matrix, PATH_LOCK};
+
+    /// Planes of already quantised rows, written row by row: the reference that the fused
+    /// `quantize_to_planes` must reproduce. Row `i * bits + p` is plane `p` of row `i`.
+    fn planes(
+        quantized: &Quantized,
+        rows: usize,
+        cols: usize,
+        bits: usize,
+    ) -> Result<PackedBits, Error> {
+        check_bits(bits)?;
+        let mut packed = PackedBits::zeros(checked_len(rows, bits, 1)?, cols)?;
+        let stride = packed.stride();
+        if cols == 0 || rows == 0 {
+            return Ok(packed);
+        }
+        let path = active_path();
+        let words = packed.words_mut();
+        parallel::install(|| {
+            words
+                .par_chunks_mut(bits * stride)
+                .zip(quantized.values.par_chunks(cols))
+                .for_each(|(out, values)| write_planes(path, values, bits, stride, out))
+        });
+        Ok(packed)
+    }
 
     #[test]
     fn quantisation_follows_the_absmax_rule() {
