@@ -16,6 +16,13 @@ from ._runtime import (
     simd_path,
     supported_simd_paths,
 )
+from .estimators import (
+    BinaryMLPClassifier,
+    BinaryMLPRegressor,
+    GeneralizationDifference,
+    TrainingDivergedError,
+    generalization_difference,
+)
 from .kernels import (
     PackedSigns,
     ResultTooLargeError,
@@ -34,6 +41,11 @@ from .scaling import ScalingLaw
 __version__ = "0.1.0"
 
 __all__ = [
+    "BinaryMLPClassifier",
+    "BinaryMLPRegressor",
+    "GeneralizationDifference",
+    "TrainingDivergedError",
+    "generalization_difference",
     "PackedSigns",
     "ResultTooLargeError",
     "ScalingLaw",

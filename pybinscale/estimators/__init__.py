@@ -2,4 +2,13 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from .binary_mlp import BinaryMLPClassifier, BinaryMLPRegressor, TrainingDivergedError
+from .comparison import GeneralizationDifference, generalization_difference
+
+__all__ = [
+    "BinaryMLPClassifier",
+    "BinaryMLPRegressor",
+    "GeneralizationDifference",
+    "TrainingDivergedError",
+    "generalization_difference",
+]
