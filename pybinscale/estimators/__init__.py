@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from .binary_mlp import BinaryMLPClassifier, BinaryMLPRegressor, TrainingDivergedError
 from .comparison import GeneralizationDifference, generalization_difference
+from .ntk_kernel import NTKKernel
+from .ntk_regressor import IllConditionedKernelWarning, NTKRegressor
 
 __all__ = [
     "BinaryMLPClassifier",
     "BinaryMLPRegressor",
     "GeneralizationDifference",
+    "IllConditionedKernelWarning",
+    "NTKKernel",
+    "NTKRegressor",
     "TrainingDivergedError",
     "generalization_difference",
 ]
