@@ -12,7 +12,11 @@ Modules, one idea each:
 - :mod:`~pybinscale.scaling.plotting`: log-log plot;
 - :mod:`~pybinscale.scaling.law`: the :class:`ScalingLaw` estimator that ties them up;
 - :mod:`~pybinscale.scaling.reference`: the published Chinchilla points, for checks;
-- :mod:`~pybinscale.scaling.synthetic`: data drawn from a known law.
+- :mod:`~pybinscale.scaling.synthetic`: data drawn from a known law;
+- :mod:`~pybinscale.scaling.sweep`: :class:`ScalingSweep`, grids of 1-bit networks and
+  their full-precision twins, and the laws fitted to them;
+- :mod:`~pybinscale.scaling.results`: the sweep's results file (atomic appends, resume,
+  configuration fingerprint, damage detection).
 """
 
 from __future__ import annotations
@@ -20,5 +24,6 @@ from __future__ import annotations
 from .allocation import ComputeOptimalAllocation
 from .extrapolation import LeaveOutReport
 from .law import ScalingLaw
+from .sweep import ScalingSweep
 
-__all__ = ["ScalingLaw", "ComputeOptimalAllocation", "LeaveOutReport"]
+__all__ = ["ScalingLaw", "ScalingSweep", "ComputeOptimalAllocation", "LeaveOutReport"]
