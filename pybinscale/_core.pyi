@@ -36,3 +36,31 @@ def supported_simd_paths() -> list[str]: ...
 def set_simd_path(path: Optional[str] = None) -> None: ...
 def set_num_threads(num_threads: int) -> None: ...
 def get_num_threads() -> int: ...
+def train_step(
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    hidden: npt.NDArray[np.float64],
+    output: npt.NDArray[np.float64],
+    scale: float,
+    output_grad: bool,
+) -> tuple[
+    npt.NDArray[np.float64],
+    float,
+    npt.NDArray[np.float64],
+    Optional[npt.NDArray[np.float64]],
+]: ...
+def network_outputs(
+    x: npt.NDArray[np.float64],
+    hidden: npt.NDArray[np.float64],
+    output: npt.NDArray[np.float64],
+    scale: float,
+    hidden_scale: float,
+) -> npt.NDArray[np.float64]: ...
+def packed_network_outputs(
+    x: npt.NDArray[np.float64],
+    hidden_words: npt.NDArray[np.uint64],
+    hidden_cols: int,
+    output: npt.NDArray[np.float64],
+    scale: float,
+    hidden_scale: float,
+) -> npt.NDArray[np.float64]: ...

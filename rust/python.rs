@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 
 use crate::bits::{self, BitMatrix, Matrix, PackedBits, Real};
 use crate::error::{Error, Zeroable};
+use crate::network::{self, Hidden, Network};
 use crate::{gram, matmul, ntk, parallel, quantize, simd};
 
 /// A core error as a Python exception, `name` being the argument it concerns.
@@ -353,6 +354,144 @@ fn ntk_limit_typed<'py, T: Real + Element>(
     to_array2(py, kernel, xm.rows(), zm.map_or(xm.rows(), |zm| zm.rows()))
 }
 
+/// `obj` borrowed read-only as a 2-D float64 array: a `ValueError` for an array of
+/// another shape, a `TypeError` for anything else.
+fn float64_array<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<PyReadonlyArray2<'py, f64>> {
+    if let Ok(array) = obj.cast::<PyUntypedArray>() {
+        if array.ndim() != 2 {
+            return Err(PyValueError::new_err(format!(
+                "{name}: expected a 2-D array, got {}-D with shape {:?}",
+                array.ndim(),
+                array.shape()
+            )));
+        }
+    }
+    obj.extract()
+        .map_err(|_| PyTypeError::new_err(format!("{name}: expected a 2-D float64 numpy array")))
+}
+
+/// `ValueError` naming `name` unless it has `expected` `what` (rows, columns), the number
+/// `other` has, `reason` saying why they must match.
+fn check_count(
+    name: &str,
+    count: usize,
+    what: &str,
+    other: &str,
+    expected: usize,
+    reason: &str,
+) -> PyResult<()> {
+    if count == expected {
+        return Ok(());
+    }
+    Err(PyValueError::new_err(format!(
+        "{name}: has {count} {what} but {other} has {expected}; expected {reason}"
+    )))
+}
+
+fn check_finite_scalar(value: f64, name: &str) -> PyResult<()> {
+    if value.is_finite() {
+        Ok(())
+    } else {
+        Err(PyValueError::new_err(format!("{name}: expected a finite number, got {value}")))
+    }
+}
+
+/// The checks of a network's shapes the core can only report without argument names.
+fn check_network(
+    x: &Matrix<'_, f64>,
+    hidden_rows: usize,
+    hidden_cols: usize,
+    output: &Matrix<'_, f64>,
+    scale: f64,
+) -> PyResult<()> {
+    check_count("hidden", hidden_cols, "columns", "X", x.cols(), "one per feature")?;
+    check_count("output", output.rows(), "rows", "hidden", hidden_rows, "one per neuron")?;
+    check_finite_scalar(scale, "scale")
+}
+
+/// Outputs, loss, hidden-weight gradient and (if asked) output-weight gradient.
+type StepArrays<'py> =
+    (Bound<'py, PyArray2<f64>>, f64, Bound<'py, PyArray2<f64>>, Option<Bound<'py, PyArray2<f64>>>);
+
+#[pyfunction]
+fn train_step<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    y: &Bound<'py, PyAny>,
+    hidden: &Bound<'py, PyAny>,
+    output: &Bound<'py, PyAny>,
+    scale: f64,
+    output_grad: bool,
+) -> PyResult<StepArrays<'py>> {
+    let (x_array, y_array) = (float64_array(x, "X")?, float64_array(y, "Y")?);
+    let (v_array, a_array) = (float64_array(hidden, "hidden")?, float64_array(output, "output")?);
+    let (xm, ym) = (finite_view(&x_array, "X")?, finite_view(&y_array, "Y")?);
+    let (vm, am) = (finite_view(&v_array, "hidden")?, finite_view(&a_array, "output")?);
+    check_network(&xm, vm.rows(), vm.cols(), &am, scale)?;
+    check_count("Y", ym.rows(), "rows", "X", xm.rows(), "one per sample")?;
+    check_count("Y", ym.cols(), "columns", "output", am.cols(), "one per output")?;
+    if xm.rows() == 0 {
+        return Err(PyValueError::new_err("X: has no rows; the loss needs at least one sample"));
+    }
+    let step = py
+        .detach(|| network::train_step(xm, ym, vm, am, scale, output_grad))
+        .map_err(|e| to_py_err(e, "train_step"))?;
+    let (n, m, k) = (xm.rows(), vm.rows(), am.cols());
+    let grad_output = step.grad_output.map(|grad| to_array2(py, grad, m, k)).transpose()?;
+    Ok((
+        to_array2(py, step.outputs, n, k)?,
+        step.loss,
+        to_array2(py, step.grad_hidden, m, xm.cols())?,
+        grad_output,
+    ))
+}
+
+#[pyfunction]
+fn network_outputs<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    hidden: &Bound<'py, PyAny>,
+    output: &Bound<'py, PyAny>,
+    scale: f64,
+    hidden_scale: f64,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let v_array = float64_array(hidden, "hidden")?;
+    let vm = finite_view(&v_array, "hidden")?;
+    outputs_of(py, x, Hidden::Dense(vm), output, scale, hidden_scale)
+}
+
+#[pyfunction]
+fn packed_network_outputs<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    hidden_words: PyReadonlyArray2<'py, u64>,
+    hidden_cols: usize,
+    output: &Bound<'py, PyAny>,
+    scale: f64,
+    hidden_scale: f64,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let bits = bit_view(&hidden_words, hidden_cols, "hidden")?;
+    outputs_of(py, x, Hidden::Signs(bits), output, scale, hidden_scale)
+}
+
+fn outputs_of<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    hidden: Hidden<'_>,
+    output: &Bound<'py, PyAny>,
+    scale: f64,
+    hidden_scale: f64,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let (x_array, a_array) = (float64_array(x, "X")?, float64_array(output, "output")?);
+    let (xm, am) = (finite_view(&x_array, "X")?, finite_view(&a_array, "output")?);
+    check_network(&xm, hidden.rows(), hidden.cols(), &am, scale)?;
+    check_finite_scalar(hidden_scale, "hidden_scale")?;
+    let net = Network { hidden, hidden_scale, output: am, scale };
+    let outputs =
+        py.detach(|| network::outputs(xm, &net)).map_err(|e| to_py_err(e, "network_outputs"))?;
+    to_array2(py, outputs, xm.rows(), am.cols())
+}
+
 #[pyfunction]
 fn simd_path() -> &'static str {
     simd::active_path().name()
@@ -396,6 +535,9 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(activation_patterns, module)?)?;
     module.add_function(wrap_pyfunction!(ntk_gram, module)?)?;
     module.add_function(wrap_pyfunction!(ntk_limit, module)?)?;
+    module.add_function(wrap_pyfunction!(train_step, module)?)?;
+    module.add_function(wrap_pyfunction!(network_outputs, module)?)?;
+    module.add_function(wrap_pyfunction!(packed_network_outputs, module)?)?;
     module.add_function(wrap_pyfunction!(simd_path, module)?)?;
     module.add_function(wrap_pyfunction!(supported_simd_paths, module)?)?;
     module.add_function(wrap_pyfunction!(set_simd_path, module)?)?;
