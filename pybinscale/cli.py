@@ -144,6 +144,30 @@ def _resamples(text: str) -> int:
     return value
 
 
+def _int_list(minimum: int) -> Any:
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            values = tuple(int(part) for part in text.split(",") if part.strip())
+        except ValueError:
+            values = ()
+        if not values or min(values) < minimum or len(set(values)) != len(values):
+            raise argparse.ArgumentTypeError(
+                f"expected distinct integers >= {minimum} separated by commas, got {text!r}"
+            )
+        return values
+
+    return parse
+
+
+def _init_list(text: str) -> tuple[str, ...]:
+    values = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not values or any(v not in ("symmetric", "plain") for v in values) or len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(
+            f"expected symmetric, plain or symmetric,plain, got {text!r}"
+        )
+    return values
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``pybinscale`` command.
 
@@ -190,6 +214,17 @@ def build_parser() -> argparse.ArgumentParser:
                           "a scheduler, how many points run at once (default: all its threads)")
     run.add_argument("--resamples", type=_resamples, default=None, metavar="N",
                      help="bootstrap resamples per law (default: 20 quick, 200 full; 0: none)")
+    grid = run.add_argument_group(
+        "grid", "override the study's grid (defaults: see --quick and the README)"
+    )
+    grid.add_argument("--widths", type=_int_list(2), metavar="M,M,...",
+                      help="hidden widths, even (e.g. 64,256,1024)")
+    grid.add_argument("--n-train", type=_int_list(1), metavar="D,D,...",
+                      help="training-set sizes (e.g. 64,128,256)")
+    grid.add_argument("--seeds", type=_int_list(0), metavar="S,S,...", help="seeds (e.g. 0,1)")
+    grid.add_argument("--max-iter", type=_positive_int, metavar="T", help="gradient steps per fit")
+    grid.add_argument("--inits", type=_init_list, metavar="INIT,...",
+                      help="initialisations: symmetric, plain or both (symmetric,plain)")
     run.add_argument("--timeout", type=_positive_int, default=10, metavar="SECONDS",
                      help="how long to try to reach the scheduler (default: 10)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -414,7 +449,21 @@ def _command_run(args: argparse.Namespace) -> int:
     from .report import build_report
     from .scaling.sweep import ScalingSweep
 
+    from dataclasses import replace
+
     study = STUDIES["quick" if args.quick else "default"]
+    overrides = {
+        name: getattr(args, name)
+        for name in ("widths", "n_train", "seeds", "max_iter", "inits")
+        if getattr(args, name) is not None
+    }
+    study = replace(study, **overrides)
+    if "symmetric" in study.inits and any(w % 2 for w in study.widths):
+        raise CLIError(
+            f"argument --widths: the symmetric initialisation pairs neurons, so widths must be "
+            f"even; got {','.join(map(str, study.widths))}",
+            status=2,
+        )
     out = _writable_directory(args.out)
     names = list(dict.fromkeys(args.task or TASK_NAMES))
     tasks = {name: load_task(name) for name in names}

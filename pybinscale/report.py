@@ -635,7 +635,6 @@ def _draw_all(
                 skipped.append(f"{name}: the results lack the columns or points it needs")
             plt.close(fig)
             continue
-        ax.set_title(title, fontsize="medium")
         figures.append(Figure(name, title, reading, _png(fig) if keep_png else b""))
         plt.close(fig)
     return figures, skipped
@@ -689,6 +688,15 @@ td.l, th.l { text-align: left; }
 pre { background: #f6f6f6; padding: 10px; font-size: 0.8em; overflow-x: auto; }
 ul.readings li { margin-bottom: 4px; }
 """
+
+
+# Marks the page with how many figures the browser decoded, e.g.
+# <body data-figures-rendered="9/9">, so that a headless browser can check the page.
+_CHECK_SCRIPT = (
+    "<script>window.addEventListener('load',function(){var im=document.images,k=0;"
+    "for(var j=0;j<im.length;j++){if(im[j].complete&&im[j].naturalWidth>0){k++;}}"
+    "document.body.setAttribute('data-figures-rendered',k+'/'+im.length);});</script>"
+)
 
 
 def _table_html(headers: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> str:
@@ -886,7 +894,7 @@ def build_report(
     page = (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
-        f"<body><main>{''.join(body)}</main></body></html>\n"
+        f"<body><main>{''.join(body)}</main>{_CHECK_SCRIPT}</body></html>\n"
     )
     html_path = out / "report.html"
     temporary = html_path.with_name(".report.html.tmp")

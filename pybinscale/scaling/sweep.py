@@ -234,16 +234,21 @@ def _run_group(
     precisions: Sequence[str],
     max_iter: int,
     kernel_interval: int,
-    X_train: FloatArray,
-    y_train: FloatArray,
-    X_test: FloatArray,
-    y_test: FloatArray,
+    data: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
     threads: int,
     version: str,
 ) -> list[dict[str, Any]]:
-    """Fit the twins of one group and return their rows (runs in a joblib worker)."""
+    """Fit the twins of one group and return their rows (runs in a joblib worker).
+
+    ``data`` is ``(X_train, y_train, X_test, y_test)`` in a tuple on purpose: joblib's
+    Dask backend scatters large array arguments to one worker and cannot recover them
+    if that worker dies, while a tuple travels inside the task, which Dask can rerun
+    anywhere.
+    """
     import pybinscale
     from pybinscale.estimators._inputs import normalize_inputs
+
+    X_train, y_train, X_test, y_test = data
 
     previous_threads = pybinscale.get_num_threads()
     pybinscale.set_num_threads(_threads_for_task(threads))
@@ -738,9 +743,11 @@ class ScalingSweep(BaseEstimator):
                             precisions,
                             settings["max_iter"],
                             settings["kernel_interval"],
-                            *self._training_set(data[group.task], group),
-                            data[group.task].X_test,
-                            data[group.task].y_test,
+                            (
+                                *self._training_set(data[group.task], group),
+                                data[group.task].X_test,
+                                data[group.task].y_test,
+                            ),
                             threads,
                             pybinscale.__version__,
                         )
