@@ -464,7 +464,8 @@ class ScalingSweep(BaseEstimator):
     Examples
     --------
     >>> import numpy as np
-    >>> from pybinscale import BinaryMLPRegressor, ScalingSweep
+    >>> from pybinscale import BinaryMLPRegressor
+    >>> from pybinscale.scaling import ScalingSweep
     >>> from pybinscale.datasets import load_task
     >>> task = load_task("teacher")
     >>> sweep = ScalingSweep(
@@ -663,7 +664,8 @@ class ScalingSweep(BaseEstimator):
 
         Examples
         --------
-        >>> from pybinscale import BinaryMLPRegressor, ScalingSweep
+        >>> from pybinscale import BinaryMLPRegressor
+    >>> from pybinscale.scaling import ScalingSweep
         >>> from pybinscale.datasets import load_task
         >>> tasks = {name: (t.X, t.y) for name in ("teacher", "diabetes")
         ...          for t in [load_task(name)]}
