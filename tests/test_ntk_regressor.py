@@ -335,6 +335,13 @@ def test_solver_pseudo_inverse_drops_eigenvalues_within_rounding_of_zero():
     solution = solve_kernel_system(H.copy(), np.ones((4, 1)), 0.0)
     assert solution.solver == "eigh" and "drops the 2 eigenvalue(s)" in solution.warning
     np.testing.assert_allclose(solution.dual_coef[:, 0], [0.5, 1e3, 0.0, 0.0], rtol=1e-12)
+    # Positive but within rounding of zero: Cholesky succeeds, the inverse-iteration
+    # check still sends it to the pseudo-inverse.
+    tiny = np.diag([1.0, 0.3, 1e-18])
+    assert np.all(np.isfinite(scipy.linalg.cho_factor(tiny)[0]))
+    caught = solve_kernel_system(tiny.copy(), np.ones((3, 2)), 0.0)
+    assert caught.solver == "eigh" and "drops the 1 eigenvalue(s)" in caught.warning
+    np.testing.assert_allclose(caught.dual_coef, [[1.0, 1.0], [1 / 0.3, 1 / 0.3], [0.0, 0.0]])
     # A ridge makes it regular: Cholesky, no warning.
     ridge = solve_kernel_system(H.copy(), np.ones((4, 1)), 1e-6)
     assert ridge.solver == "cholesky" and ridge.warning is None

@@ -52,9 +52,11 @@ __all__ = ["IllConditionedKernelWarning", "NTKRegressor", "solve_kernel_system"]
 FloatArray = NDArray[np.float64]
 
 #: Steps of inverse iteration that estimate the smallest eigenvalue after a Cholesky
-#: factorisation. A random start reaches a (near) null direction within one step: its
-#: component grows by the ratio of the eigenvalues, at least 1 / (n eps) there.
-_INVERSE_ITERATION_STEPS = 3
+#: factorisation (the first rides along with the solve for the targets). A random start
+#: turns towards a (near) null direction in one step: its component grows by the ratio
+#: of the eigenvalues, at least 1 / (n eps) there; the second step's Rayleigh quotient
+#: then weighs it by that ratio squared.
+_INVERSE_ITERATION_STEPS = 2
 
 #: Output rows per block when :meth:`NTKRegressor.loss_at` evaluates many times at once.
 _LOSS_BLOCK_ELEMENTS = 1 << 22
@@ -127,7 +129,7 @@ def solve_kernel_system(
     """Coefficients of kernel regression with kernel matrix ``H``, overwriting ``H``.
 
     With ``time_scale = None`` the converged solution ``(H + alpha I)^-1 Y``: a Cholesky
-    solve (in place, no copy of ``H``), checked by a few steps of inverse iteration; if
+    solve (in place, no copy of ``H``), checked by two steps of inverse iteration; if
     the factorisation fails or the smallest eigenvalue is at most ``n * eps`` times an
     upper bound of the largest (``||A||_F``), the eigendecomposition decides: exact
     eigenvalues at most ``n * eps`` times the largest are dropped (pseudo-inverse) and
@@ -188,15 +190,18 @@ def solve_kernel_system(
     except np.linalg.LinAlgError:
         factor = None
     if factor is not None:
-        smallest = _smallest_eigenvalue_estimate(factor, n)
-        if smallest > tolerance_factor * largest_bound:
-            coef = scipy.linalg.cho_solve(factor, Y, check_finite=False)
-            if np.isfinite(coef).all():
-                return KernelSolution(coef, "cholesky")
+        probe: FloatArray = np.random.RandomState(0).standard_normal((n,))
+        probe = probe / np.linalg.norm(probe)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            solved = scipy.linalg.cho_solve(factor, np.column_stack([Y, probe]), check_finite=False)
+        coef = solved[:, : Y.shape[1]]
+        smallest = _smallest_eigenvalue_estimate(factor, probe, solved[:, -1])
+        if smallest > tolerance_factor * largest_bound and np.isfinite(coef).all():
+            return KernelSolution(np.ascontiguousarray(coef), "cholesky")
     np.fill_diagonal(A, diagonal)
     eigenvalues, vectors = _eigh_in_place(A)
     coords = vectors.T @ Y
-    largest = max(float(np.max(np.abs(eigenvalues))), 0.0)
+    largest = float(np.max(np.abs(eigenvalues)))
     cutoff = tolerance_factor * largest
     keep = eigenvalues > cutoff
     inverse = np.where(keep, 1.0 / np.where(keep, eigenvalues, 1.0), 0.0)
@@ -216,16 +221,18 @@ def solve_kernel_system(
     return KernelSolution(coef, "eigh", eigenvalues, coords, message)
 
 
-def _smallest_eigenvalue_estimate(factor: tuple[FloatArray, bool], n: int) -> float:
+def _smallest_eigenvalue_estimate(
+    factor: tuple[FloatArray, bool], start: FloatArray, image: FloatArray
+) -> float:
     """An upper bound of the smallest eigenvalue of ``A = L L^T`` from inverse iteration:
-    ``1 / (v^T A^-1 v)`` for the unit ``v`` after a few steps from a fixed random start;
-    0 when the iteration overflows."""
-    v = np.random.RandomState(0).standard_normal(n)
-    v /= np.linalg.norm(v)
-    quotient = 0.0
+    ``1 / (v^T A^-1 v)`` for the unit ``v`` reached after ``_INVERSE_ITERATION_STEPS``
+    steps from the unit ``start``, whose image ``A^-1 start`` is given; 0 when the
+    iteration overflows (A is singular to working precision)."""
+    v, w = start, image
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for _ in range(_INVERSE_ITERATION_STEPS):
-            w = scipy.linalg.cho_solve(factor, v, check_finite=False)
+        for step in range(_INVERSE_ITERATION_STEPS):
+            if step:
+                w = scipy.linalg.cho_solve(factor, v, check_finite=False)
             quotient = float(v @ w)
             norm = float(np.linalg.norm(w))
             if not (np.isfinite(norm) and np.isfinite(quotient) and norm > 0 and quotient > 0):
