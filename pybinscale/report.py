@@ -116,7 +116,7 @@ def _count(value: float) -> str:
     return f"{int(round(value)):,}" if abs(value) < 1e7 else _g(value)
 
 
-def _slope(x: Sequence[float], y: Sequence[float]) -> float:
+def _slope(x: Any, y: Any) -> float:
     """Least-squares slope of log y against log x (NaN with fewer than 2 points)."""
     xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     keep = np.isfinite(xs) & np.isfinite(ys) & (xs > 0) & (ys > 0)
@@ -171,7 +171,7 @@ def _law_curve(law: SweepLaw, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray 
     curves = curves[np.all(np.isfinite(curves), axis=1)]
     if curves.shape[0] < 2:
         return centre, None
-    tail = 50.0 * (1.0 - float(law.law.confidence_level_))
+    tail = 50.0 * (1.0 - float(getattr(law.law, "confidence_level_")))  # noqa: B009
     return centre, np.percentile(curves, [tail, 100.0 - tail], axis=0)
 
 
@@ -373,6 +373,12 @@ def _draw_loss_against(
         found[precision] = _by(part[keep], column, "loss")
     if found:
         _log_axes(ax, xlabel, "test loss")
+        if column == "D":  # a few sizes within a decade or two: label them plainly
+            from matplotlib.ticker import NullFormatter
+
+            sizes = np.unique(np.concatenate([d for d, _ in found.values()]))
+            ax.set_xticks(sizes, [_count(v) for v in sizes])
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.legend(fontsize="small")
     return found
 
@@ -394,9 +400,14 @@ def _draw_loss_vs_n(ax: Any, c: _Context) -> str | None:
         n2, l2 = found["full"]
         reading += (
             f"; at the largest N = {_count(n1[-1])} the 1-bit loss is "
-            f"{_g(l1[-1] / l2[-1], 2)} times the full-precision one"
+            f"{_g(l1[-1] / l2[-1])} times the full-precision one"
         )
-    return reading + f" (n_train = {int(c.largest('n_train'))}, 95% bootstrap bands)."
+    banded = any(
+        (law := c.law(f"loss_vs_N[{p}]")) is not None and law.interval("alpha") is not None
+        for p in found
+    )
+    bands = ", 95% bootstrap bands" if banded else ""
+    return reading + f" (n_train = {int(c.largest('n_train'))}{bands})."
 
 
 def _draw_loss_vs_bits(ax: Any, c: _Context) -> str | None:
@@ -410,12 +421,13 @@ def _draw_loss_vs_bits(ax: Any, c: _Context) -> str | None:
         affordable = bits2 <= budget
         if affordable.any():
             best = int(np.argmin(np.where(affordable, loss2, np.inf)))
-            verdict = "lower" if loss1[-1] < loss2[best] else "higher"
+            change = 100.0 * (loss1[-1] / loss2[best] - 1.0)
+            verdict = "lower" if change < 0 else "higher"
             return (
                 f"Within {_count(budget)} bits (the largest 1-bit net) the 1-bit net reaches "
-                f"a test loss of {_g(loss1[-1], 2)}, {verdict} than the best full-precision "
-                f"net of at most that size ({_g(loss2[best], 2)} with {_count(bits2[best])} "
-                "bits): per bit of storage, 1-bit weights "
+                f"a test loss of {_g(loss1[-1])}, {_g(abs(change), 2)}% {verdict} than the "
+                f"best full-precision net of at most that size ({_g(loss2[best])} with "
+                f"{_count(bits2[best])} bits): per bit of storage, 1-bit weights "
                 + ("win." if verdict == "lower" else "lose.")
             )
         return (

@@ -1013,7 +1013,8 @@ class SweepLaw:
             result["derived"] = dict(self.law.derived_)
             intervals = getattr(self.law, "confidence_intervals_", None)
             if intervals is not None:
-                result["confidence_level"] = float(self.law.confidence_level_)
+                # getattr: the bootstrap sets it; mypy cannot see that.
+                result["confidence_level"] = float(getattr(self.law, "confidence_level_"))  # noqa: B009
                 result["intervals"] = {k: [float(a), float(b)] for k, (a, b) in intervals.items()}
         return result
 
