@@ -50,8 +50,8 @@ pub const NEURON_CHUNK: usize = 1024;
 /// Neurons per call of the pre-activation kernel: 2 neurons x 8 vectors of 8 samples =
 /// 16 AVX-512 accumulators, as in [`crate::dense`].
 const GROUP: usize = 2;
-/// Sample blocks transposed and summed at a time by [`outputs`], which bounds its working
-/// memory whatever the number of samples.
+/// Blocks of samples the forward pass transposes and sums at a time, which bounds its
+/// working memory whatever the number of samples.
 const BATCH_PANELS: usize = 64;
 /// The most neurons per task of the backward pass. A task reads every sample once per
 /// block of samples, so the more neurons share that read the better, as long as their
@@ -205,8 +205,8 @@ pub struct Step {
 
 /// The network's outputs on the rows of `x`, n x k row-major.
 ///
-/// Works on [`BATCH_PANELS`] blocks of samples at a time, so beyond the result it needs
-/// memory for a few thousand samples only, whatever `n` and the width.
+/// Works on a few thousand samples at a time, so beyond the result it needs little
+/// memory whatever `n` and the width: no n x m matrix is formed.
 pub fn outputs(x: Matrix<'_, f64>, net: &Network<'_>) -> Result<Vec<f64>, Error> {
     net.check(&x)?;
     let mut sums = try_zeroed::<f64>(checked_len(x.rows(), net.output.cols(), 8)?)?;
@@ -218,7 +218,8 @@ pub fn outputs(x: Matrix<'_, f64>, net: &Network<'_>) -> Result<Vec<f64>, Error>
 }
 
 /// One gradient step's worth of work: outputs, loss and gradients of the network
-/// `scale * output.T @ relu(hidden @ x)` on the rows of `x` against targets `y`.
+/// `f(x) = scale * sum_r output[r] * relu(<hidden[r], x>)` on the rows of `x` against the
+/// targets `y` (see the module documentation).
 pub fn train_step(
     x: Matrix<'_, f64>,
     y: Matrix<'_, f64>,
@@ -455,13 +456,13 @@ fn neuron_rows<'o, 'a: 'o>(
     }
 }
 
-/// ±1.0 for the bits of `words`, into all of `out` (a multiple of 8 long; entries past the
-/// matrix's columns read zero bits and become -1, never used).
+/// ±1.0 for the bits of `words`, into all of `out` (the columns rounded up to a multiple
+/// of 8; entries past the columns read padding bits and are never used).
 fn decode_signs(path: SimdPath, words: &[u64], out: &mut [f64]) {
     match path {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `active_path` returns only supported paths; `out` has whole groups of
-        // 8 entries and `words` a bit for each (rows are padded to whole 512-bit vectors).
+        // 8 entries, fewer than 8 past the columns, and a row has whole words for them.
         SimdPath::Avx512 => unsafe { x86::decode_signs_avx512(words, out) },
         _ => {
             for (j, value) in out.iter_mut().enumerate() {
@@ -613,7 +614,7 @@ fn backward_task(
     let count = neurons.len();
     // Whole groups of rows: the rows past `count` get zero coefficients and stay zero.
     let mut hidden = Aligned::zeroed(count.next_multiple_of(HIDDEN_GROUP) * width)?;
-    let mut output = vec![0.0f64; if ctx.output_grad { count * k * LANES } else { 0 }];
+    let mut output = Aligned::zeroed(if ctx.output_grad { count * k * LANES } else { 0 })?;
     let mut coefficients = Rows::<HIDDEN_GROUP>::zeros();
     let mut relu = Rows::<GROUP>::zeros();
     let mut signs = [0u64; GROUP];
@@ -659,9 +660,10 @@ fn backward_task(
             let here = HIDDEN_GROUP.min(neurons.end - first);
             let words: [u64; HIDDEN_GROUP] =
                 std::array::from_fn(|t| if t < here { ctx.pattern[p * m + first + t] } else { 0 });
-            for (t, values) in coefficients.0.iter_mut().enumerate().take(here) {
+            for (t, values) in coefficients.0.iter_mut().enumerate() {
                 if words[t] == 0 {
-                    // Read by the grouped kernel for samples other neurons need.
+                    // Read by the grouped kernel for samples other neurons need (and for
+                    // the rows past `count`, which thus stay zero).
                     values.fill(0.0);
                 } else {
                     coefficients_of(path, words[t], residuals, ctx.output.row(first + t), values);
@@ -926,7 +928,7 @@ mod x86 {
 
     /// # Safety
     /// The CPU must support AVX-512 F; `out.len()` is a multiple of 8 and `words` holds at
-    /// least `out.len()` bits.
+    /// least `out.len()` bits (the columns rounded up to a multiple of 64).
     #[target_feature(enable = "avx512f")]
     pub unsafe fn decode_signs_avx512(words: &[u64], out: &mut [f64]) {
         let (plus, minus) = (_mm512_set1_pd(1.0), _mm512_set1_pd(-1.0));
@@ -968,12 +970,12 @@ mod x86 {
             }
         }
         // Multiplying by 1.0 changes no bit, so it is skipped.
-        let scale = (hidden_scale != 1.0).then(|| _mm512_set1_pd(hidden_scale));
+        let (scaled, scale) = (hidden_scale != 1.0, _mm512_set1_pd(hidden_scale));
         let zero = _mm512_setzero_pd();
         for g in 0..GROUP {
             let mut word = 0u64;
             for v in 0..V {
-                let pre = scale.map_or(acc[g][v], |scale| _mm512_mul_pd(acc[g][v], scale));
+                let pre = if scaled { _mm512_mul_pd(acc[g][v], scale) } else { acc[g][v] };
                 let active = _mm512_cmp_pd_mask::<_CMP_GE_OQ>(pre, zero);
                 acc[g][v] = _mm512_maskz_mov_pd(active, pre);
                 word |= u64::from(active) << (8 * v);
@@ -985,8 +987,7 @@ mod x86 {
 
     /// [`relu_vectors`] followed by the outputs' share of the first `count` neurons,
     /// `sums[c][l] = fma(a[g][c], relu[g][l], sums[c][l])` for g in order, without the
-    /// pre-activations leaving registers. Inactive lanes are left alone, which is what
-    /// adding `a * 0` to a sum that is never `-0.0` does.
+    /// pre-activations leaving registers.
     ///
     /// Only the vectors that hold some of the first `valid` samples are computed.
     ///
@@ -1104,7 +1105,7 @@ mod x86 {
     /// AVX2 has 16 registers, so the block is done in strips of 16 samples.
     ///
     /// # Safety
-    /// The CPU must support AVX2 and FMA; slice extents as for [`relu_block_avx512`].
+    /// The CPU must support AVX2 and FMA; slice extents as described at `relu_block`.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn relu_block_avx2(
         rows: &[&[f64]; GROUP],
@@ -1121,7 +1122,7 @@ mod x86 {
         for strip in (0..PANEL).step_by(STRIP) {
             let mut acc = [[_mm256_setzero_pd(); STRIP / 4]; GROUP];
             for j in 0..d {
-                // SAFETY: as in `relu_block_avx512`.
+                // SAFETY: row j < d of the block is `block[j * PANEL..][..PANEL]`.
                 let x_row = x.add(j * PANEL + strip);
                 let xs: [__m256d; STRIP / 4] =
                     std::array::from_fn(|v| _mm256_loadu_pd(x_row.add(4 * v)));
