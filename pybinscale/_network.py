@@ -97,11 +97,14 @@ def train_step(
     True
     """
     x, y, v, a = _float64(X), _float64(Y), _float64(hidden), _float64(output)
-    if x.ndim == 2 and v.ndim == 2 and a.ndim == 2:
+    if x.ndim == 2 and a.ndim == 2:  # otherwise the core names the argument at fault
         n, d = x.shape
         m, k = a.shape
-        pattern_bytes = -(-n // 64) * m * 8
-        check_result_fits("train_step", (m, d + 2 * k), np.float64, pattern_bytes + n * k * 16)
+        # Per block of 64 samples: a word of activation bits per neuron, two padded
+        # copies of its rows of X, its residuals.
+        blocks = -(-n // 64)
+        working = blocks * 8 * (m + 64 * (2 * (d + 8) + k))
+        check_result_fits("train_step", (m, d + 2 * k), np.float64, working)
     return _core.train_step(x, y, v, a, float(scale), bool(output_grad))
 
 
@@ -159,6 +162,8 @@ def network_outputs(
     True
     """
     x, a = _float64(X), _float64(output)
+    if x.ndim == 2 and a.ndim == 2:
+        check_result_fits("network_outputs", (x.shape[0], a.shape[1]), np.float64)
     if isinstance(hidden, PackedSigns):
         return _core.packed_network_outputs(
             x, hidden.words, hidden.shape[1], a, float(scale), float(hidden_scale)

@@ -50,8 +50,8 @@ pub const NEURON_CHUNK: usize = 1024;
 /// Neurons per call of the pre-activation kernel: 2 neurons x 8 vectors of 8 samples =
 /// 16 AVX-512 accumulators, as in [`crate::dense`].
 const GROUP: usize = 2;
-/// Sample blocks transposed and summed at a time by [`outputs`], which bounds its working
-/// memory whatever the number of samples.
+/// Blocks of samples the forward pass transposes and sums at a time, which bounds its
+/// working memory whatever the number of samples.
 const BATCH_PANELS: usize = 64;
 /// The most neurons per task of the backward pass. A task reads every sample once per
 /// block of samples, so the more neurons share that read the better, as long as their
@@ -112,6 +112,19 @@ impl<const R: usize> Rows<R> {
     fn zeros() -> Self {
         Rows([[0.0; PANEL]; R])
     }
+}
+
+/// `data` cut into consecutive slices of the given lengths, each cut short where `data`
+/// ends: the disjoint outputs of parallel tasks.
+fn split_lengths<T>(mut data: &mut [T], lengths: impl Iterator<Item = usize>) -> Vec<&mut [T]> {
+    lengths
+        .map(|len| {
+            let len = len.min(data.len());
+            let (part, rest) = std::mem::take(&mut data).split_at_mut(len);
+            data = rest;
+            part
+        })
+        .collect()
 }
 
 /// Hidden weights as the forward pass reads them.
@@ -192,8 +205,8 @@ pub struct Step {
 
 /// The network's outputs on the rows of `x`, n x k row-major.
 ///
-/// Works on [`BATCH_PANELS`] blocks of samples at a time, so beyond the result it needs
-/// memory for a few thousand samples only, whatever `n` and the width.
+/// Works on a few thousand samples at a time, so beyond the result it needs little
+/// memory whatever `n` and the width: no n x m matrix is formed.
 pub fn outputs(x: Matrix<'_, f64>, net: &Network<'_>) -> Result<Vec<f64>, Error> {
     net.check(&x)?;
     let mut sums = try_zeroed::<f64>(checked_len(x.rows(), net.output.cols(), 8)?)?;
@@ -205,7 +218,8 @@ pub fn outputs(x: Matrix<'_, f64>, net: &Network<'_>) -> Result<Vec<f64>, Error>
 }
 
 /// One gradient step's worth of work: outputs, loss and gradients of the network
-/// `scale * output.T @ relu(hidden @ x)` on the rows of `x` against targets `y`.
+/// `f(x) = scale * sum_r output[r] * relu(<hidden[r], x>)` on the rows of `x` against the
+/// targets `y` (see the module documentation).
 pub fn train_step(
     x: Matrix<'_, f64>,
     y: Matrix<'_, f64>,
@@ -320,25 +334,27 @@ fn forward_batch(
     first: usize,
     count: usize,
     sums: &mut [f64],
-    mut pattern: Option<&mut [u64]>,
+    pattern: Option<&mut [u64]>,
 ) -> Result<(), Error> {
     let (n, d, m, k) = (x.rows(), x.cols(), net.hidden.rows(), net.output.cols());
     let path = active_path();
     let blocks = transpose_blocks(x, first, count)?;
     let chunks = m.div_ceil(NEURON_CHUNK);
-    let tasks: Vec<(usize, usize)> =
-        (0..count).flat_map(|b| (0..chunks).map(move |q| (b, q))).collect();
-    // Each task is one block of samples against one chunk of neurons; results are put
-    // together below in task order, so the threads that ran them do not matter.
-    let results: Vec<(Aligned, Vec<u64>)> = parallel::install(|| {
-        tasks
-            .par_iter()
-            .map(|&(b, q)| {
-                let start = (first + b) * PANEL;
-                let valid = PANEL.min(n - start);
-                let neurons = q * NEURON_CHUNK..m.min((q + 1) * NEURON_CHUNK);
+    let neurons = |q: usize| q * NEURON_CHUNK..m.min((q + 1) * NEURON_CHUNK);
+    // Each task is one block of samples against one chunk of neurons, writing that
+    // chunk's activation words (if kept) and returning its sums, which are put together
+    // below in task order: the threads that ran the tasks do not matter.
+    let lengths = (0..count).flat_map(|_| (0..chunks).map(|q| neurons(q).len()));
+    let words = split_lengths(pattern.unwrap_or_default(), lengths);
+    let results: Vec<Aligned> = parallel::install(|| {
+        words
+            .into_par_iter()
+            .enumerate()
+            .map(|(task, words)| {
+                let (b, q) = (task / chunks, task % chunks);
+                let valid = PANEL.min(n - (first + b) * PANEL);
                 let block = &blocks[b * d * PANEL..(b + 1) * d * PANEL];
-                forward_task(path, block, net, neurons, valid, pattern.is_some())
+                forward_task(path, block, net, neurons(q), valid, words)
             })
             .collect::<Result<_, _>>()
     })?;
@@ -347,17 +363,11 @@ fn forward_batch(
         let valid = PANEL.min(n - (first * PANEL + start));
         for lane in 0..valid {
             for c in 0..k {
-                let mut sum = block_results[0].0[c * PANEL + lane];
-                for (partial, _) in &block_results[1..] {
+                let mut sum = block_results[0][c * PANEL + lane];
+                for partial in &block_results[1..] {
                     sum += partial[c * PANEL + lane];
                 }
                 sums[(start + lane) * k + c] = sum;
-            }
-        }
-        if let Some(pattern) = pattern.as_deref_mut() {
-            let row = &mut pattern[b * m..(b + 1) * m];
-            for (q, (_, words)) in block_results.iter().enumerate() {
-                row[q * NEURON_CHUNK..q * NEURON_CHUNK + words.len()].copy_from_slice(words);
             }
         }
     }
@@ -365,20 +375,19 @@ fn forward_batch(
 }
 
 /// One block of samples (`valid` of its PANEL lanes are real) against the neurons
-/// `neurons`: their sums, `k` rows of PANEL lanes, and, if `keep_pattern`, one word of
-/// activation bits per neuron.
+/// `neurons`: their sums, `k` rows of PANEL lanes, and their words of activation bits
+/// into `words` unless it is empty (not kept).
 fn forward_task(
     path: SimdPath,
     block: &[f64],
     net: &Network<'_>,
     neurons: std::ops::Range<usize>,
     valid: usize,
-    keep_pattern: bool,
-) -> Result<(Aligned, Vec<u64>), Error> {
+    words: &mut [u64],
+) -> Result<Aligned, Error> {
     let k = net.output.cols();
     let d = net.hidden.cols();
     let mut sums = Aligned::zeroed(k * PANEL)?;
-    let mut words = Vec::with_capacity(if keep_pattern { neurons.len() } else { 0 });
     let valid_bits = if valid == PANEL { u64::MAX } else { (1u64 << valid) - 1 };
     let mut decoded = vec![0.0f64; GROUP * d.next_multiple_of(8)];
     let mut relu = Rows::<GROUP>::zeros();
@@ -386,15 +395,39 @@ fn forward_task(
     for r in neurons.clone().step_by(GROUP) {
         let here = GROUP.min(neurons.end - r);
         let rows = neuron_rows(path, &net.hidden, r, here, &mut decoded);
-        relu_block(path, &rows, block, d, net.hidden_scale, &mut relu.0, &mut signs);
-        for (g, (values, &word)) in relu.0.iter().zip(&signs).enumerate().take(here) {
-            if keep_pattern {
-                words.push(word & valid_bits);
+        let a: [&[f64]; GROUP] = std::array::from_fn(|g| net.output.row(r + g.min(here - 1)));
+        match path {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `active_path` returns only supported paths; rows have `d` entries,
+            // `block` `d` rows of PANEL values, `a` rows `k` entries and `sums` `k` rows
+            // of PANEL values, all the kernel reads or writes.
+            SimdPath::Avx512 => unsafe {
+                x86::forward_avx512(
+                    valid,
+                    &rows,
+                    here,
+                    block,
+                    d,
+                    net.hidden_scale,
+                    &a,
+                    &mut sums,
+                    &mut signs,
+                )
+            },
+            _ => {
+                relu_block(path, &rows, block, d, net.hidden_scale, &mut relu.0, &mut signs);
+                for (values, a) in relu.0.iter().zip(a).take(here) {
+                    add_outputs(path, values, a, &mut sums);
+                }
             }
-            add_outputs(path, values, net.output.row(r + g), &mut sums);
+        }
+        if let Some(words) = words.get_mut(r - neurons.start..r - neurons.start + here) {
+            for (word, &signs) in words.iter_mut().zip(&signs) {
+                *word = signs & valid_bits;
+            }
         }
     }
-    Ok((sums, words))
+    Ok(sums)
 }
 
 /// The weights of neurons `first .. first + count` as real rows (the last one repeated
@@ -423,13 +456,13 @@ fn neuron_rows<'o, 'a: 'o>(
     }
 }
 
-/// ±1.0 for the bits of `words`, into all of `out` (a multiple of 8 long; entries past the
-/// matrix's columns read zero bits and become -1, never used).
+/// ±1.0 for the bits of `words`, into all of `out` (the columns rounded up to a multiple
+/// of 8; entries past the columns read padding bits and are never used).
 fn decode_signs(path: SimdPath, words: &[u64], out: &mut [f64]) {
     match path {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `active_path` returns only supported paths; `out` has whole groups of
-        // 8 entries and `words` a bit for each (rows are padded to whole 512-bit vectors).
+        // 8 entries, fewer than 8 past the columns, and a row has whole words for them.
         SimdPath::Avx512 => unsafe { x86::decode_signs_avx512(words, out) },
         _ => {
             for (j, value) in out.iter_mut().enumerate() {
@@ -440,7 +473,8 @@ fn decode_signs(path: SimdPath, words: &[u64], out: &mut [f64]) {
 }
 
 /// ReLU of the pre-activations of `rows` (GROUP neurons) on one block of samples, and
-/// their activation bits (bit `l` of `signs[g]`: `pre >= 0` on lane `l`).
+/// their activation bits (bit `l` of `signs[g]`: `pre >= 0` on lane `l`). The AVX-512
+/// path has kernels that go on with these values in registers instead.
 fn relu_block(
     path: SimdPath,
     rows: &[&[f64]; GROUP],
@@ -455,11 +489,6 @@ fn relu_block(
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `active_path` returns only supported paths; every row has `d` entries
         // and `block` holds `d` rows of PANEL values, all the kernel reads.
-        SimdPath::Avx512 => unsafe {
-            x86::relu_block_avx512(rows, block, d, hidden_scale, relu, signs)
-        },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above.
         SimdPath::Avx2 => unsafe {
             x86::relu_block_avx2(rows, block, d, hidden_scale, relu, signs)
         },
@@ -553,54 +582,72 @@ fn backward(ctx: &Backward<'_>, path: SimdPath) -> Result<(Vec<f64>, Option<Vec<
         .next_multiple_of(HIDDEN_GROUP)
         .clamp(HIDDEN_GROUP, BACKWARD_NEURONS);
     let tasks = m.div_ceil(per_task);
-    let results: Vec<(Vec<f64>, Vec<f64>)> = parallel::install(|| {
-        (0..tasks)
-            .into_par_iter()
-            .map(|t| {
+    let hidden_rows = split_lengths(&mut grad_hidden, (0..tasks).map(|_| per_task * d));
+    let output_rows = split_lengths(
+        grad_output.as_deref_mut().unwrap_or_default(),
+        (0..tasks).map(|_| per_task * k),
+    );
+    parallel::install(|| {
+        hidden_rows.into_par_iter().zip(output_rows).enumerate().try_for_each(
+            |(t, (hidden, output))| {
                 let neurons = t * per_task..m.min((t + 1) * per_task);
-                backward_task(ctx, path, &rows, &blocks, neurons)
-            })
-            .collect::<Result<_, _>>()
+                backward_task(ctx, path, &rows, &blocks, neurons, hidden, output)
+            },
+        )
     })?;
-    for (t, (hidden_rows, output_rows)) in results.into_iter().enumerate() {
-        let first = t * per_task;
-        grad_hidden[first * d..first * d + hidden_rows.len()].copy_from_slice(&hidden_rows);
-        if let Some(grad_output) = grad_output.as_mut() {
-            grad_output[first * k..first * k + output_rows.len()].copy_from_slice(&output_rows);
-        }
-    }
     Ok((grad_hidden, grad_output))
 }
 
-/// The gradient rows of `neurons`: hidden (d each) and, if asked, output (k each).
+/// The gradient rows of `neurons` into `hidden_rows` (d each) and, if asked,
+/// `output_rows` (k each).
 fn backward_task(
     ctx: &Backward<'_>,
     path: SimdPath,
     rows: &[f64],
     blocks: &[f64],
     neurons: std::ops::Range<usize>,
-) -> Result<(Vec<f64>, Vec<f64>), Error> {
+    hidden_rows: &mut [f64],
+    output_rows: &mut [f64],
+) -> Result<(), Error> {
     let (n, d, m, k) = (ctx.x.rows(), ctx.x.cols(), ctx.hidden.rows(), ctx.output.cols());
     let width = d.next_multiple_of(8);
     let count = neurons.len();
     // Whole groups of rows: the rows past `count` get zero coefficients and stay zero.
     let mut hidden = Aligned::zeroed(count.next_multiple_of(HIDDEN_GROUP) * width)?;
-    let mut output = vec![0.0f64; if ctx.output_grad { count * k * LANES } else { 0 }];
+    let mut output = Aligned::zeroed(if ctx.output_grad { count * k * LANES } else { 0 })?;
     let mut coefficients = Rows::<HIDDEN_GROUP>::zeros();
     let mut relu = Rows::<GROUP>::zeros();
     let mut signs = [0u64; GROUP];
     for p in 0..n.div_ceil(PANEL) {
         let residuals = &ctx.residuals[p * k * PANEL..(p + 1) * k * PANEL];
-        if ctx.output_grad {
+        // With no outputs (k = 0) there is no output-weight gradient to sum.
+        if ctx.output_grad && k > 0 {
             let block = &blocks[p * d * PANEL..(p + 1) * d * PANEL];
             for r in neurons.clone().step_by(GROUP) {
                 let here = GROUP.min(neurons.end - r);
                 let weights: [&[f64]; GROUP] =
                     std::array::from_fn(|g| ctx.hidden.row(r + g.min(here - 1)));
-                relu_block(path, &weights, block, d, 1.0, &mut relu.0, &mut signs);
-                for (g, values) in relu.0.iter().enumerate().take(here) {
-                    let at = (r + g - neurons.start) * k * LANES;
-                    add_output_grad(path, values, residuals, &mut output[at..at + k * LANES]);
+                let at = (r - neurons.start) * k * LANES;
+                let partials = &mut output[at..at + here * k * LANES];
+                match path {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: `active_path` returns only supported paths; rows have `d`
+                    // entries, `block` `d` rows of PANEL values, `residuals` `k` rows of
+                    // PANEL and `partials` `here * k` rows of LANES values.
+                    SimdPath::Avx512 => unsafe {
+                        let valid = PANEL.min(n - p * PANEL);
+                        x86::output_grad_avx512(
+                            valid, &weights, here, block, d, residuals, partials,
+                        )
+                    },
+                    _ => {
+                        relu_block(path, &weights, block, d, 1.0, &mut relu.0, &mut signs);
+                        for (values, partials) in
+                            relu.0.iter().zip(partials.chunks_exact_mut(k * LANES))
+                        {
+                            add_output_grad(path, values, residuals, partials);
+                        }
+                    }
                 }
             }
         }
@@ -613,9 +660,10 @@ fn backward_task(
             let here = HIDDEN_GROUP.min(neurons.end - first);
             let words: [u64; HIDDEN_GROUP] =
                 std::array::from_fn(|t| if t < here { ctx.pattern[p * m + first + t] } else { 0 });
-            for (t, values) in coefficients.0.iter_mut().enumerate().take(here) {
+            for (t, values) in coefficients.0.iter_mut().enumerate() {
                 if words[t] == 0 {
-                    // Read by the grouped kernel for samples other neurons need.
+                    // Read by the grouped kernel for samples other neurons need (and for
+                    // the rows past `count`, which thus stay zero).
                     values.fill(0.0);
                 } else {
                     coefficients_of(path, words[t], residuals, ctx.output.row(first + t), values);
@@ -624,17 +672,18 @@ fn backward_task(
             add_hidden_grad(path, &words, &coefficients.0, samples, width, acc);
         }
     }
-    let mut hidden_rows = Vec::with_capacity(count * d);
-    if width > 0 {
-        for acc in hidden.chunks_exact(width).take(count) {
-            hidden_rows.extend(acc[..d].iter().map(|&value| ctx.factor * value));
+    if d > 0 {
+        for (acc, row) in hidden.chunks_exact(width).zip(hidden_rows.chunks_exact_mut(d)) {
+            for (value, &sum) in row.iter_mut().zip(acc) {
+                *value = ctx.factor * sum;
+            }
         }
     }
-    let output_rows = output
-        .chunks_exact(LANES)
-        .map(|p| ctx.factor * (((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]))))
-        .collect();
-    Ok((hidden_rows, output_rows))
+    for (value, p) in output_rows.iter_mut().zip(output.chunks_exact(LANES)) {
+        let sum = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+        *value = ctx.factor * sum;
+    }
+    Ok(())
 }
 
 /// `coefficients[l] = sum_c R[l,c] A[r,c]` (FMAs in order of `c` from `+0.0`) where bit `l`
@@ -753,7 +802,7 @@ fn add_output_grad_lanes(relu: &[f64; PANEL], residuals: &[f64], partials: &mut 
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{GROUP, HIDDEN_GROUP, PANEL};
+    use super::{GROUP, HIDDEN_GROUP, LANES, PANEL};
 
     /// The plain loops of the lane-wise helpers, compiled with FMA so that `mul_add` is one
     /// instruction (and vectorised) instead of a call to the C library's `fma`.
@@ -879,7 +928,7 @@ mod x86 {
 
     /// # Safety
     /// The CPU must support AVX-512 F; `out.len()` is a multiple of 8 and `words` holds at
-    /// least `out.len()` bits.
+    /// least `out.len()` bits (the columns rounded up to a multiple of 64).
     #[target_feature(enable = "avx512f")]
     pub unsafe fn decode_signs_avx512(words: &[u64], out: &mut [f64]) {
         let (plus, minus) = (_mm512_set1_pd(1.0), _mm512_set1_pd(-1.0));
@@ -889,47 +938,174 @@ mod x86 {
         }
     }
 
+    /// ReLU of the pre-activations of GROUP neurons on the first `8 * V` samples of a
+    /// block, in registers (vector `v` of neuron `g` holds samples `8v .. 8v + 8`), and
+    /// their activation bits (zero past those samples). The last block of samples, when
+    /// short, takes a smaller `V`.
+    ///
+    /// Always inlined, so that the values stay in registers: it has no target features
+    /// of its own (they cannot go with `inline(always)`) and takes its callers'.
+    ///
     /// # Safety
-    /// The CPU must support AVX-512 F; slice extents as described at `relu_block`.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn relu_block_avx512(
+    /// Only for functions compiled with AVX-512 F on a CPU that has it; `V <= PANEL / 8`;
+    /// slice extents as described at `relu_block`.
+    #[inline(always)]
+    unsafe fn relu_vectors<const V: usize>(
         rows: &[&[f64]; GROUP],
         block: &[f64],
         d: usize,
         hidden_scale: f64,
-        relu: &mut [[f64; PANEL]; GROUP],
         signs: &mut [u64; GROUP],
-    ) {
-        const VECTORS: usize = PANEL / 8;
-        let mut acc = [[_mm512_setzero_pd(); VECTORS]; GROUP];
+    ) -> [[__m512d; V]; GROUP] {
+        let mut acc = [[_mm512_setzero_pd(); V]; GROUP];
         let x = block.as_ptr();
         for j in 0..d {
             // SAFETY: row j < d of the block is `block[j * PANEL..][..PANEL]`.
             let x_row = x.add(j * PANEL);
             for g in 0..GROUP {
                 let w = _mm512_set1_pd(*rows[g].get_unchecked(j));
-                for v in 0..VECTORS {
+                for v in 0..V {
                     acc[g][v] = _mm512_fmadd_pd(w, _mm512_loadu_pd(x_row.add(8 * v)), acc[g][v]);
                 }
             }
         }
-        let (scale, zero) = (_mm512_set1_pd(hidden_scale), _mm512_setzero_pd());
+        // Multiplying by 1.0 changes no bit, so it is skipped.
+        let (scaled, scale) = (hidden_scale != 1.0, _mm512_set1_pd(hidden_scale));
+        let zero = _mm512_setzero_pd();
         for g in 0..GROUP {
             let mut word = 0u64;
-            for v in 0..VECTORS {
-                let pre = _mm512_mul_pd(acc[g][v], scale);
+            for v in 0..V {
+                let pre = if scaled { _mm512_mul_pd(acc[g][v], scale) } else { acc[g][v] };
                 let active = _mm512_cmp_pd_mask::<_CMP_GE_OQ>(pre, zero);
-                _mm512_storeu_pd(relu[g].as_mut_ptr().add(8 * v), _mm512_maskz_mov_pd(active, pre));
+                acc[g][v] = _mm512_maskz_mov_pd(active, pre);
                 word |= u64::from(active) << (8 * v);
             }
             signs[g] = word;
+        }
+        acc
+    }
+
+    /// [`relu_vectors`] followed by the outputs' share of the first `count` neurons,
+    /// `sums[c][l] = fma(a[g][c], relu[g][l], sums[c][l])` for g in order, without the
+    /// pre-activations leaving registers.
+    ///
+    /// Only the vectors that hold some of the first `valid` samples are computed.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F; slice extents as described at `relu_block`, every
+    /// row of `a` has `k` entries and `sums` holds `k` rows of PANEL values.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn forward_avx512(
+        valid: usize,
+        rows: &[&[f64]; GROUP],
+        count: usize,
+        block: &[f64],
+        d: usize,
+        hidden_scale: f64,
+        a: &[&[f64]; GROUP],
+        sums: &mut [f64],
+        signs: &mut [u64; GROUP],
+    ) {
+        match valid.div_ceil(8) {
+            1 => forward_vectors::<1>(rows, count, block, d, hidden_scale, a, sums, signs),
+            2 => forward_vectors::<2>(rows, count, block, d, hidden_scale, a, sums, signs),
+            3 | 4 => forward_vectors::<4>(rows, count, block, d, hidden_scale, a, sums, signs),
+            _ => forward_vectors::<8>(rows, count, block, d, hidden_scale, a, sums, signs),
+        }
+    }
+
+    /// # Safety
+    /// As [`forward_avx512`], with `V <= PANEL / 8`.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn forward_vectors<const V: usize>(
+        rows: &[&[f64]; GROUP],
+        count: usize,
+        block: &[f64],
+        d: usize,
+        hidden_scale: f64,
+        a: &[&[f64]; GROUP],
+        sums: &mut [f64],
+        signs: &mut [u64; GROUP],
+    ) {
+        let relu = relu_vectors::<V>(rows, block, d, hidden_scale, signs);
+        let k = a[0].len();
+        debug_assert_eq!(sums.len(), k * PANEL);
+        for c in 0..k {
+            let out = sums.as_mut_ptr().add(c * PANEL);
+            let mut sum: [__m512d; V] = std::array::from_fn(|v| _mm512_loadu_pd(out.add(8 * v)));
+            for g in 0..count {
+                let weight = _mm512_set1_pd(*a[g].get_unchecked(c));
+                for v in 0..V {
+                    sum[v] = _mm512_fmadd_pd(weight, relu[g][v], sum[v]);
+                }
+            }
+            for v in 0..V {
+                _mm512_storeu_pd(out.add(8 * v), sum[v]);
+            }
+        }
+    }
+
+    /// The output-weight gradients' share of one block for the first `count` neurons:
+    /// [`relu_vectors`] (unscaled) followed by `add_output_grad` for each, the ReLU values
+    /// staying in registers.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F; slice extents as described at `relu_block`,
+    /// `residuals` holds `k` rows of PANEL values and `partials` `count * k` rows of LANES.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn output_grad_avx512(
+        valid: usize,
+        rows: &[&[f64]; GROUP],
+        count: usize,
+        block: &[f64],
+        d: usize,
+        residuals: &[f64],
+        partials: &mut [f64],
+    ) {
+        // Residuals past the real samples are 0, which adds nothing to the partial sums.
+        match valid.div_ceil(8) {
+            1 => output_grad_vectors::<1>(rows, count, block, d, residuals, partials),
+            2 => output_grad_vectors::<2>(rows, count, block, d, residuals, partials),
+            3 | 4 => output_grad_vectors::<4>(rows, count, block, d, residuals, partials),
+            _ => output_grad_vectors::<8>(rows, count, block, d, residuals, partials),
+        }
+    }
+
+    /// # Safety
+    /// As [`output_grad_avx512`], with `V <= PANEL / 8`.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn output_grad_vectors<const V: usize>(
+        rows: &[&[f64]; GROUP],
+        count: usize,
+        block: &[f64],
+        d: usize,
+        residuals: &[f64],
+        partials: &mut [f64],
+    ) {
+        let mut signs = [0u64; GROUP];
+        let relu = relu_vectors::<V>(rows, block, d, 1.0, &mut signs);
+        let k = residuals.len() / PANEL;
+        debug_assert_eq!(partials.len(), count * k * LANES);
+        for c in 0..k {
+            let r = residuals.as_ptr().add(c * PANEL);
+            let r: [__m512d; V] = std::array::from_fn(|v| _mm512_loadu_pd(r.add(8 * v)));
+            for g in 0..count {
+                let out = partials.as_mut_ptr().add((g * k + c) * LANES);
+                let mut sum = _mm512_loadu_pd(out);
+                for v in 0..V {
+                    sum = _mm512_fmadd_pd(r[v], relu[g][v], sum);
+                }
+                _mm512_storeu_pd(out, sum);
+            }
         }
     }
 
     /// AVX2 has 16 registers, so the block is done in strips of 16 samples.
     ///
     /// # Safety
-    /// The CPU must support AVX2 and FMA; slice extents as for [`relu_block_avx512`].
+    /// The CPU must support AVX2 and FMA; slice extents as described at `relu_block`.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn relu_block_avx2(
         rows: &[&[f64]; GROUP],
@@ -946,7 +1122,7 @@ mod x86 {
         for strip in (0..PANEL).step_by(STRIP) {
             let mut acc = [[_mm256_setzero_pd(); STRIP / 4]; GROUP];
             for j in 0..d {
-                // SAFETY: as in `relu_block_avx512`.
+                // SAFETY: row j < d of the block is `block[j * PANEL..][..PANEL]`.
                 let x_row = x.add(j * PANEL + strip);
                 let xs: [__m256d; STRIP / 4] =
                     std::array::from_fn(|v| _mm256_loadu_pd(x_row.add(4 * v)));
@@ -1217,6 +1393,10 @@ mod tests {
             (65, 16, 130, 3),
             (130, 65, 7, 1),
             (70, 3, NEURON_CHUNK + 3, 2),
+            // Last blocks of 12, 25 and 40 samples: the kernels' narrower tails.
+            (76, 9, 5, 2),
+            (89, 24, 6, 1),
+            (104, 17, 3, 3),
             (5, 0, 4, 1),
             (4, 3, 0, 2),
             (6, 4, 5, 0),
