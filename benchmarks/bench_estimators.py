@@ -149,10 +149,96 @@ def ntk_regressor_section(quick: bool, rounds: int) -> list[Row]:
     ]
 
 
+# --------------------------------------------------------------------- BinaryMLPRegressor
+
+
+def binary_mlp_section(quick: bool, rounds: int) -> list[Row]:
+    """``BinaryMLPRegressor`` fit (1-bit, full-batch gradient descent) against (a) the same
+    algorithm in plain numpy and (b) scikit-learn's ``MLPRegressor`` with full-batch SGD.
+
+    (a) runs the same steps as ours from the same ``W(0)`` and output signs: forward
+    ``X sign(W)^T``, ReLU, outputs, residual, the straight-through gradient as two float64
+    GEMMs, the update; its losses must equal ours. (b) is scikit-learn's network of the
+    same width with ``solver="sgd"``, ``batch_size=n`` and ``max_iter`` steps (it also
+    trains biases and the output layer, with momentum), early stopping off.
+    """
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPRegressor
+
+    n, d, width, steps = (1024, 64, 1024, 50) if quick else (4096, 64, 4096, 200)
+    rate, seed = 1.0, 0
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, d))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    y = np.sin(3.0 * X[:, 0]) + X[:, 1] * X[:, 2]
+
+    ours_model = pb.BinaryMLPRegressor(width=width, max_iter=steps, learning_rate=rate, random_state=seed)
+
+    def ours() -> np.ndarray:
+        return ours_model.fit(X, y).loss_curve_
+
+    def numpy_fit() -> np.ndarray:
+        W, a, _ = initial_weights(d, width, 1, True, seed)
+        a = a[:, 0]
+        scale = 1.0 / np.sqrt(width)
+        losses = []
+        for _ in range(steps):
+            pre = X @ np.where(W >= 0, 1.0, -1.0).T
+            active = pre >= 0
+            np.maximum(pre, 0.0, out=pre)
+            residual = scale * (pre @ a) - y
+            losses.append(residual @ residual / (2 * n))
+            coefficients = active * (residual[:, None] * a[None, :])
+            W -= (rate * scale / n) * (coefficients.T @ X)
+        pre = np.maximum(X @ np.where(W >= 0, 1.0, -1.0).T, 0.0)
+        residual = scale * (pre @ a) - y
+        losses.append(residual @ residual / (2 * n))
+        return np.asarray(losses)
+
+    sklearn_model = MLPRegressor(
+        hidden_layer_sizes=(width,),
+        solver="sgd",
+        batch_size=n,
+        max_iter=steps,
+        tol=0.0,
+        n_iter_no_change=steps + 1,
+        shuffle=False,
+        random_state=seed,
+    )
+
+    def sklearn_fit() -> MLPRegressor:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return sklearn_model.fit(X, y)
+
+    # Same algorithm, same answer, before any timing.
+    assert np.allclose(ours(), numpy_fit(), rtol=1e-9, atol=1e-12)
+    ours_numpy, numpy_time = side_by_side(ours, numpy_fit, rounds, 1)
+    ours_sklearn, sklearn_time = side_by_side(ours, sklearn_fit, rounds, 1)
+    assert sklearn_model.n_iter_ == steps
+    size = f"width={width}, n={n}, d={d}, {steps} full-batch steps"
+    return [
+        Row(
+            f"BinaryMLPRegressor.fit (1-bit) vs numpy, {size}",
+            ours_numpy,
+            numpy_time,
+            "numpy: the same steps (two float64 GEMMs per step), losses checked equal",
+        ),
+        Row(
+            f"BinaryMLPRegressor.fit (1-bit) vs sklearn MLPRegressor(sgd), {size}",
+            ours_sklearn,
+            sklearn_time,
+            "sklearn: hidden_layer_sizes=(width,), solver='sgd', batch_size=n",
+        ),
+    ]
+
 # --------------------------------------------------------------------- running
 
 #: name -> section; each returns rows for the table.
 SECTIONS: dict[str, Callable[[bool, int], list[Row]]] = {
+    "binary_mlp": binary_mlp_section,
     "ntk": ntk_regressor_section,
 }
 

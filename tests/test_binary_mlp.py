@@ -37,11 +37,12 @@ def task(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
 
 @parametrize_with_checks(
     [
-        BinaryMLPRegressor(width=256, max_iter=200),
-        BinaryMLPRegressor(width=256, max_iter=200, precision="full"),
-        BinaryMLPRegressor(width=256, max_iter=200, quantization="bitnet", activation_bits=4),
-        BinaryMLPClassifier(width=256, max_iter=200),
-        BinaryMLPClassifier(width=256, max_iter=200, precision="full", batch_size=32),
+        BinaryMLPRegressor(),
+        BinaryMLPRegressor(precision="full"),
+        BinaryMLPRegressor(quantization="bitnet", activation_bits=4, ste="clipped"),
+        BinaryMLPRegressor(train_output_layer=True, track_kernel=50),
+        BinaryMLPClassifier(),
+        BinaryMLPClassifier(precision="full", batch_size=32),
     ]
 )
 def test_scikit_learn_conformance(estimator, check):
