@@ -94,7 +94,7 @@ class PointFailedError(RuntimeError):
 # ------------------------------------------------------------------ validation
 
 
-def _check_int_list(values: Any, name: str, minimum: int, even: bool = False) -> list[int]:
+def _check_int_list(values: Any, name: str, minimum: int) -> list[int]:
     if isinstance(values, (Integral, str)) or not isinstance(values, Iterable):
         values = [values]
     values = list(values)
