@@ -39,7 +39,7 @@ from .kernels import (
     sign_matmul,
     unpack_signs,
 )
-from .scaling import ScalingLaw
+from .scaling import ScalingLaw, ScalingSweep
 
 __version__ = "0.1.0"
 
@@ -55,6 +55,7 @@ __all__ = [
     "PackedSigns",
     "ResultTooLargeError",
     "ScalingLaw",
+    "ScalingSweep",
     "activation_patterns",
     "coactivation_counts",
     "get_num_threads",

@@ -479,13 +479,14 @@ class BinaryMLPRegressor(RegressorMixin, _BinaryMLPBase):
     >>> import numpy as np
     >>> from pybinscale import BinaryMLPRegressor
     >>> rng = np.random.default_rng(0)
-    >>> X = rng.standard_normal((100, 8))
-    >>> y = np.sin(X[:, 0]) + X[:, 1] ** 2
-    >>> model = BinaryMLPRegressor(width=512, max_iter=200, random_state=0).fit(X, y)
-    >>> bool(model.loss_curve_[-1] < 0.5 * model.loss_curve_[0])
+    >>> X = rng.standard_normal((100, 16))
+    >>> y = np.sin(2 * X[:, 0] / np.linalg.norm(X, axis=1))  # a function of the direction
+    >>> model = BinaryMLPRegressor(width=1024, learning_rate=10, max_iter=100, random_state=0)
+    >>> model = model.fit(X, y)
+    >>> bool(model.loss_curve_[-1] < 0.1 * model.loss_curve_[0])
     True
-    >>> model.model_bits_  # 512 * 8 one-bit hidden weights and 512 output signs
-    4608
+    >>> model.model_bits_  # 1024 * 16 one-bit hidden weights and 1024 output signs
+    17408
 """
     )
 
