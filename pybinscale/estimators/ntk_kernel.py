@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Union
 
 import numpy as np
+import scipy.sparse
 from numpy.typing import ArrayLike, NDArray
 from sklearn.gaussian_process.kernels import (  # type: ignore[import-untyped]
     Hyperparameter,
@@ -20,7 +21,10 @@ FloatArray = NDArray[np.float64]
 
 def _as_rows(X: ArrayLike) -> FloatArray:
     """X as a 2-D float64 array, a single sample becoming one row (as sklearn's kernels
-    do with ``np.atleast_2d``)."""
+    do with ``np.atleast_2d``). Sparse matrices are densified: the kernel matrix they
+    produce is dense anyway, and ``KernelRidge`` passes sparse inputs through."""
+    if scipy.sparse.issparse(X):
+        X = X.toarray()
     return np.atleast_2d(np.asarray(X, dtype=np.float64))
 
 
