@@ -19,7 +19,7 @@ __all__ = ["NTKKernel"]
 FloatArray = NDArray[np.float64]
 
 
-def _as_rows(X: ArrayLike) -> FloatArray:
+def _as_rows(X: Any) -> FloatArray:
     """X as a 2-D float64 array, a single sample becoming one row (as sklearn's kernels
     do with ``np.atleast_2d``). Sparse matrices are densified: the kernel matrix they
     produce is dense anyway, and ``KernelRidge`` passes sparse inputs through."""
