@@ -87,6 +87,9 @@ fn no_lanes<T>(_: &[T], _: f64, _: f64, _: f64, _: &mut [i8]) -> usize {
     0
 }
 
+/// 2^600: scales rows too small for the absmax factor into the normal range.
+const TINY_ROW_SHIFT: f64 = f64::from_bits((1023 + 600) << 52);
+
 /// Quantises one row into `out`; returns the row's scale, or the first non-finite column.
 ///
 /// Written so that the compiler vectorises the magnitude scan under the target features
@@ -117,9 +120,18 @@ fn quantize_row_generic<T: Real>(
     }
     let factor = levels / gamma;
     let (low, high) = (-levels, levels - 1.0);
-    let done = round_lanes(row, factor, low, high, out);
+    // Below gamma = levels / f64::MAX (about 1e-306) the factor overflows to infinity,
+    // which would clip every entry and turn zeros into NaN. Such rows are scaled by
+    // 2^600 first, exactly (they are tiny), which gives the integers the factor would
+    // give if f64 had no exponent limit; other rows multiply by 1, which changes no bit.
+    let (shift, factor) = if factor.is_finite() {
+        (1.0, factor)
+    } else {
+        (TINY_ROW_SHIFT, levels / (gamma * TINY_ROW_SHIFT))
+    };
+    let done = if shift == 1.0 { round_lanes(row, factor, low, high, out) } else { 0 };
     for (value, &x) in out.iter_mut().zip(row).skip(done) {
-        let rounded = (x.to_f64() * factor).round_ties_even();
+        let rounded = (x.to_f64() * shift * factor).round_ties_even();
         let clipped = if rounded < low {
             low
         } else if rounded > high {
@@ -528,6 +540,26 @@ mod tests {
             force_path(None).unwrap();
             assert!(results.windows(2).all(|w| w[0] == w[1]), "{bits} bits");
         }
+    }
+
+    #[test]
+    fn rows_too_small_for_the_factor_quantise_like_their_scaled_copy() {
+        // gamma below 128 / f64::MAX overflowed the factor: zeros came out as NaN casts
+        // (-128 on the AVX-512 path, 0 elsewhere) and every other entry clipped.
+        let _guard = PATH_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        let row = [0.0, 2e-308, -1e-308, 5e-324, 0.5e-308, -2e-308, 0.0, 1.5e-308, 3e-309, 0.0];
+        let scaled: Vec<f64> = row.iter().map(|x| x * 2f64.powi(1000)).collect();
+        for path in supported_paths() {
+            force_path(Some(path)).unwrap();
+            for bits in 2..=MAX_BITS {
+                let tiny = quantize(Matrix::contiguous(&row, 1, row.len()).unwrap(), bits).unwrap();
+                let normal =
+                    quantize(Matrix::contiguous(&scaled, 1, row.len()).unwrap(), bits).unwrap();
+                assert_eq!(tiny.values, normal.values, "{bits} bits on {path}");
+                assert_eq!(tiny.scales[0], 2e-308 / f64::from(1u32 << (bits - 1)));
+            }
+        }
+        force_path(None).unwrap();
     }
 
     #[test]
