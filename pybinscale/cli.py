@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from .scaling.sweep import SweepLaws
+    from .scaling.sweep_laws import SweepLaws
 
 __all__ = ["CLIError", "STUDIES", "Study", "main", "build_parser"]
 
@@ -319,7 +319,7 @@ def load_results_table(path: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     import pandas as pd
 
     from .scaling.results import RESULTS_FILENAME, read_results
-    from .scaling.sweep import results_frame
+    from .scaling.sweep_laws import results_frame
 
     source = Path(path).expanduser()
     if source.is_dir():
@@ -351,7 +351,7 @@ def load_results_table(path: str) -> tuple[pd.DataFrame, dict[str, Any]]:
 def _fit_laws(
     table: pd.DataFrame, resamples: int, n_jobs: int | None, all_tasks: bool = True
 ) -> dict[str, SweepLaws]:
-    from .scaling.sweep import fit_sweep_laws
+    from .scaling.sweep_laws import fit_sweep_laws
 
     tasks: list[str | None] = list(dict.fromkeys(table["task"])) if "task" in table else [None]
     if not all_tasks:
@@ -524,7 +524,7 @@ def _command_run(args: argparse.Namespace) -> int:
 
 def _command_fit(args: argparse.Namespace) -> int:
     from .scaling.forms import get_form
-    from .scaling.sweep import (
+    from .scaling.sweep_laws import (
         PRECISION_BITS,
         _fit_one,
         _LawSpec,

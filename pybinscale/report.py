@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .scaling.sweep import PRECISION_BITS, SweepLaw, SweepLaws, format_params, law_table
+from .scaling.sweep_laws import PRECISION_BITS, SweepLaw, SweepLaws, format_params, law_table
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -461,7 +461,7 @@ def _draw_loss_vs_d(ax: Any, c: _Context) -> str | None:
 
 
 def _draw_loss_vs_compute(ax: Any, c: _Context) -> str | None:
-    from .scaling.sweep import compute_frontier
+    from .scaling.sweep_laws import compute_frontier
 
     table = law_table(c.frame)
     parts = []
@@ -512,7 +512,7 @@ def _draw_initialisation(ax: Any, c: _Context) -> str | None:
         return None
     _log_axes(ax, "width m", "1-bit training loss after T steps")
     ax.legend(fontsize="small")
-    (w_s, l_s, f_s, n_s), (w_p, l_p, f_p, n_p) = summary["symmetric"], summary["plain"]
+    (w_s, l_s, f_s, n_s), (_, l_p, f_p, n_p) = summary["symmetric"], summary["plain"]
     return (
         f"At m={_count(w_s[-1])} the 1-bit training loss is {_g(l_s[-1], 2)} with the symmetric "
         f"initialisation and {_g(l_p[-1], 2)} with the plain one; {f_p} of {n_p} plain 1-bit fits "

@@ -15,7 +15,7 @@ import pytest
 
 from pybinscale.cli import build_parser, main
 from pybinscale.scaling.results import read_results
-from pybinscale.scaling.sweep import KEY_COLUMNS, results_frame
+from pybinscale.scaling.sweep_laws import KEY_COLUMNS, results_frame
 
 # A small grid: 4 widths x 1 size x 3 seeds x 2 precisions = 24 points of the teacher task.
 SMALL = ["--task", "teacher", "--widths", "16,32,64,128", "--n-train", "32", "--seeds",

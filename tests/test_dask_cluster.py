@@ -29,7 +29,8 @@ from pybinscale import BinaryMLPRegressor  # noqa: E402
 from pybinscale.datasets import make_teacher_task  # noqa: E402
 from pybinscale.scaling import ScalingSweep  # noqa: E402
 from pybinscale.scaling.results import read_results  # noqa: E402
-from pybinscale.scaling.sweep import KEY_COLUMNS, _threads_for_task, results_frame  # noqa: E402
+from pybinscale.scaling.sweep import _threads_for_task  # noqa: E402
+from pybinscale.scaling.sweep_laws import KEY_COLUMNS, results_frame  # noqa: E402
 
 TASK = make_teacher_task(160, 8, random_state=5)
 

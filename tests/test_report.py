@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from pybinscale.report import build_report, figure_readings
-from pybinscale.scaling.sweep import fit_sweep_laws
+from pybinscale.scaling.sweep_laws import fit_sweep_laws
 
 WIDTHS = (64, 256, 1024, 4096)
 

@@ -15,7 +15,7 @@ from pybinscale.datasets import load_task, make_teacher_task
 from pybinscale.estimators._inputs import normalize_inputs
 from pybinscale.scaling import ScalingSweep
 from pybinscale.scaling.results import ForeignResultsError, read_results
-from pybinscale.scaling.sweep import (
+from pybinscale.scaling.sweep_laws import (
     KEY_COLUMNS,
     compute_frontier,
     fit_sweep_laws,

@@ -14,7 +14,10 @@ Modules, one idea each:
 - :mod:`~pybinscale.scaling.reference`: the published Chinchilla points, for checks;
 - :mod:`~pybinscale.scaling.synthetic`: data drawn from a known law;
 - :mod:`~pybinscale.scaling.sweep`: :class:`ScalingSweep`, grids of 1-bit networks and
-  their full-precision twins, and the laws fitted to them;
+  their full-precision twins;
+- :mod:`~pybinscale.scaling.sweep_laws`: the sweep's results table and the laws fitted
+  to it;
+- :mod:`~pybinscale.scaling.compute`: the arithmetic of a training step, counted;
 - :mod:`~pybinscale.scaling.results`: the sweep's results file (atomic appends, resume,
   configuration fingerprint, damage detection).
 """
