@@ -43,6 +43,7 @@ def train_step(
     output: npt.NDArray[np.float64],
     scale: float,
     output_grad: bool,
+    binarize: Optional[tuple[float, float]] = None,
 ) -> tuple[
     npt.NDArray[np.float64],
     float,

@@ -42,6 +42,7 @@ def train_step(
     output: Any,
     scale: float,
     output_grad: bool = False,
+    binarize: Optional[tuple[float, float]] = None,
 ) -> tuple[np.ndarray, float, np.ndarray, Optional[np.ndarray]]:
     """Outputs, loss and gradients of the two-layer ReLU network in one fused pass.
 
@@ -52,7 +53,8 @@ def train_step(
     Y : array_like of shape (n, k)
         Targets.
     hidden : array_like of shape (m, d)
-        Effective hidden weights ``V`` (already quantised), one neuron per row.
+        Effective hidden weights ``V``, one neuron per row; with ``binarize``, the latent
+        weights ``W`` they are computed from.
     output : array_like of shape (m, k)
         Output weights ``A``.
     scale : float
@@ -60,6 +62,11 @@ def train_step(
     output_grad : bool, default False
         Also compute the gradient with respect to ``output`` (costs one more pass over
         the hidden layer).
+    binarize : (offset, beta) or None, default None
+        Quantise ``hidden`` as it is read: ``V = beta * sign(W - offset)`` with
+        sign(0) = +1 (``(0, 1)`` is the plain sign, ``(mean(W), mean(|W|))`` BitNet's
+        quantiser). The results have the bits of passing that ``V`` itself, without
+        writing it at every step; the gradient is still with respect to ``V``.
 
     Returns
     -------
@@ -105,7 +112,10 @@ def train_step(
         blocks = -(-n // 64)
         working = blocks * 8 * (m + 64 * (2 * (d + 8) + k))
         check_result_fits("train_step", (m, d + 2 * k), np.float64, working)
-    return _core.train_step(x, y, v, a, float(scale), bool(output_grad))
+    if binarize is not None:
+        offset, beta = binarize
+        binarize = (float(offset), float(beta))
+    return _core.train_step(x, y, v, a, float(scale), bool(output_grad), binarize)
 
 
 def network_outputs(

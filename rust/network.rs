@@ -134,13 +134,18 @@ pub enum Hidden<'a> {
     Dense(Matrix<'a, f64>),
     /// Packed signs, one neuron per row: a set bit is +1, a clear bit -1.
     Signs(BitMatrix<'a>),
+    /// Latent real weights, binarised as they are read: `scale * sign(w - offset)` with
+    /// sign(0) = +1 (BitNet's quantiser; the plain sign with offset 0 and scale 1). The
+    /// values equal those of the quantised matrix passed as `Dense`, so the results have
+    /// the same bits, without the caller writing that matrix at every step.
+    Binarized { latent: Matrix<'a, f64>, offset: f64, scale: f64 },
 }
 
 impl Hidden<'_> {
     /// Neurons.
     pub fn rows(&self) -> usize {
         match self {
-            Hidden::Dense(v) => v.rows(),
+            Hidden::Dense(v) | Hidden::Binarized { latent: v, .. } => v.rows(),
             Hidden::Signs(bits) => bits.rows(),
         }
     }
@@ -148,7 +153,7 @@ impl Hidden<'_> {
     /// Input features.
     pub fn cols(&self) -> usize {
         match self {
-            Hidden::Dense(v) => v.cols(),
+            Hidden::Dense(v) | Hidden::Binarized { latent: v, .. } => v.cols(),
             Hidden::Signs(bits) => bits.cols(),
         }
     }
@@ -182,7 +187,11 @@ impl Network<'_> {
                 right: self.hidden.rows(),
             });
         }
-        for (name, value) in [("scale", self.scale), ("hidden_scale", self.hidden_scale)] {
+        let mut scalars = vec![("scale", self.scale), ("hidden_scale", self.hidden_scale)];
+        if let Hidden::Binarized { offset, scale, .. } = self.hidden {
+            scalars.extend([("binarize offset", offset), ("binarize scale", scale)]);
+        }
+        for (name, value) in scalars {
             if !value.is_finite() {
                 return Err(Error::OutOfRange(format!("{name} must be finite, got {value}")));
             }
@@ -223,12 +232,12 @@ pub fn outputs(x: Matrix<'_, f64>, net: &Network<'_>) -> Result<Vec<f64>, Error>
 pub fn train_step(
     x: Matrix<'_, f64>,
     y: Matrix<'_, f64>,
-    hidden: Matrix<'_, f64>,
+    hidden: Hidden<'_>,
     output: Matrix<'_, f64>,
     scale: f64,
     output_grad: bool,
 ) -> Result<Step, Error> {
-    let net = Network { hidden: Hidden::Dense(hidden), hidden_scale: 1.0, output, scale };
+    let net = Network { hidden, hidden_scale: 1.0, output, scale };
     net.check(&x)?;
     let (n, m, k) = (x.rows(), hidden.rows(), output.cols());
     if y.rows() != n {
@@ -441,6 +450,20 @@ fn neuron_rows<'o, 'a: 'o>(
 ) -> [&'o [f64]; GROUP] {
     match hidden {
         Hidden::Dense(v) => std::array::from_fn(|g| v.row(first + g.min(count - 1))),
+        Hidden::Binarized { latent, offset, scale } => {
+            let d = latent.cols();
+            let width = d.next_multiple_of(8);
+            for (g, row) in buffer.chunks_mut(width.max(1)).enumerate().take(count) {
+                for (value, &w) in row.iter_mut().zip(latent.row(first + g)) {
+                    *value = if w - offset >= 0.0 { *scale } else { -*scale };
+                }
+            }
+            let buffer: &'o [f64] = buffer;
+            std::array::from_fn(|g| {
+                let g = g.min(count - 1);
+                &buffer[g * width..g * width + d]
+            })
+        }
         Hidden::Signs(bits) => {
             let d = bits.cols();
             let width = d.next_multiple_of(8);
@@ -547,7 +570,7 @@ fn add_outputs_lanes(relu: &[f64; PANEL], a: &[f64], sums: &mut [f64]) {
 /// What the backward pass reads.
 struct Backward<'a> {
     x: Matrix<'a, f64>,
-    hidden: Matrix<'a, f64>,
+    hidden: Hidden<'a>,
     output: Matrix<'a, f64>,
     /// Activation words, block-major (see [`forward`]).
     pattern: &'a [u64],
@@ -618,6 +641,7 @@ fn backward_task(
     let mut coefficients = Rows::<HIDDEN_GROUP>::zeros();
     let mut relu = Rows::<GROUP>::zeros();
     let mut signs = [0u64; GROUP];
+    let mut decoded = vec![0.0f64; GROUP * width];
     for p in 0..n.div_ceil(PANEL) {
         let residuals = &ctx.residuals[p * k * PANEL..(p + 1) * k * PANEL];
         // With no outputs (k = 0) there is no output-weight gradient to sum.
@@ -625,8 +649,7 @@ fn backward_task(
             let block = &blocks[p * d * PANEL..(p + 1) * d * PANEL];
             for r in neurons.clone().step_by(GROUP) {
                 let here = GROUP.min(neurons.end - r);
-                let weights: [&[f64]; GROUP] =
-                    std::array::from_fn(|g| ctx.hidden.row(r + g.min(here - 1)));
+                let weights = neuron_rows(path, &ctx.hidden, r, here, &mut decoded);
                 let at = (r - neurons.start) * k * LANES;
                 let partials = &mut output[at..at + here * k * LANES];
                 match path {
@@ -1314,7 +1337,7 @@ mod tests {
 
         fn step(&self, output_grad: bool) -> Step {
             let [x, y, v, a] = self.matrices();
-            train_step(x, y, v, a, self.scale, output_grad).unwrap()
+            train_step(x, y, Hidden::Dense(v), a, self.scale, output_grad).unwrap()
         }
 
         /// The module documentation's definitions, one scalar operation at a time.
@@ -1428,7 +1451,9 @@ mod tests {
         let case = Case::new(150, 70, 90, 3, 7);
         let [x, _, v, a] = case.matrices();
         let packed = pack_signs(v).unwrap();
-        let dense = train_step(x, case.matrices()[1], v, a, case.scale, false).unwrap().outputs;
+        let dense = train_step(x, case.matrices()[1], Hidden::Dense(v), a, case.scale, false)
+            .unwrap()
+            .outputs;
         for path in supported_paths() {
             force_path(Some(path)).unwrap();
             let net = Network {
@@ -1447,6 +1472,24 @@ mod tests {
     }
 
     #[test]
+    fn binarized_latent_weights_give_the_bits_of_the_quantised_matrix() {
+        let case = Case::new(70, 5, 37, 3, 7);
+        let [x, y, v, a] = case.matrices();
+        let offset = case.v.iter().sum::<f64>() / case.v.len() as f64;
+        let scale = case.v.iter().map(|w| w.abs()).sum::<f64>() / case.v.len() as f64;
+        for (offset, scale) in [(0.0, 1.0), (offset, scale)] {
+            let quantised: Vec<f64> =
+                case.v.iter().map(|&w| if w - offset >= 0.0 { scale } else { -scale }).collect();
+            let dense = Matrix::contiguous(&quantised, v.rows(), v.cols()).unwrap();
+            for output_grad in [false, true] {
+                let expected = train_step(x, y, Hidden::Dense(dense), a, 0.3, output_grad);
+                let binarized = Hidden::Binarized { latent: v, offset, scale };
+                assert_eq!(train_step(x, y, binarized, a, 0.3, output_grad), expected);
+            }
+        }
+    }
+
+    #[test]
     fn shape_errors_name_the_arguments() {
         let case = Case::new(4, 3, 5, 2, 1);
         let [x, y, v, a] = case.matrices();
@@ -1458,15 +1501,27 @@ mod tests {
             Err(Error::DimensionMismatch { what, .. }) => what,
             other => panic!("expected a dimension mismatch, got {other:?}"),
         };
-        assert_eq!(what(train_step(x, short, v, a, 1.0, false)), "rows of Y and X");
-        assert_eq!(what(train_step(x, y, narrow, a, 1.0, false)), "columns of hidden and X");
-        assert_eq!(what(train_step(x, y, v, few, 1.0, false)), "rows of output and hidden");
-        assert_eq!(what(train_step(x, one, v, a, 1.0, false)), "columns of Y and output");
-        assert!(matches!(train_step(x, y, v, a, f64::NAN, false), Err(Error::OutOfRange(_))));
+        assert_eq!(what(train_step(x, short, Hidden::Dense(v), a, 1.0, false)), "rows of Y and X");
+        assert_eq!(
+            what(train_step(x, y, Hidden::Dense(narrow), a, 1.0, false)),
+            "columns of hidden and X"
+        );
+        assert_eq!(
+            what(train_step(x, y, Hidden::Dense(v), few, 1.0, false)),
+            "rows of output and hidden"
+        );
+        assert_eq!(
+            what(train_step(x, one, Hidden::Dense(v), a, 1.0, false)),
+            "columns of Y and output"
+        );
+        assert!(matches!(
+            train_step(x, y, Hidden::Dense(v), a, f64::NAN, false),
+            Err(Error::OutOfRange(_))
+        ));
         let empty = Matrix::contiguous(&case.x[..0], 0, 3).unwrap();
         let no_targets = Matrix::contiguous(&case.y[..0], 0, 2).unwrap();
         assert!(matches!(
-            train_step(empty, no_targets, v, a, 1.0, false),
+            train_step(empty, no_targets, Hidden::Dense(v), a, 1.0, false),
             Err(Error::OutOfRange(_))
         ));
         let net = Network { hidden: Hidden::Dense(v), hidden_scale: 1.0, output: a, scale: 1.0 };

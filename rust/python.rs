@@ -414,6 +414,8 @@ type StepArrays<'py> =
     (Bound<'py, PyArray2<f64>>, f64, Bound<'py, PyArray2<f64>>, Option<Bound<'py, PyArray2<f64>>>);
 
 #[pyfunction]
+#[pyo3(signature = (x, y, hidden, output, scale, output_grad, binarize = None))]
+#[allow(clippy::too_many_arguments)]
 fn train_step<'py>(
     py: Python<'py>,
     x: &Bound<'py, PyAny>,
@@ -422,6 +424,7 @@ fn train_step<'py>(
     output: &Bound<'py, PyAny>,
     scale: f64,
     output_grad: bool,
+    binarize: Option<(f64, f64)>,
 ) -> PyResult<StepArrays<'py>> {
     let (x_array, y_array) = (float64_array(x, "X")?, float64_array(y, "Y")?);
     let (v_array, a_array) = (float64_array(hidden, "hidden")?, float64_array(output, "output")?);
@@ -433,8 +436,12 @@ fn train_step<'py>(
     if xm.rows() == 0 {
         return Err(PyValueError::new_err("X: has no rows; the loss needs at least one sample"));
     }
+    let hidden = match binarize {
+        Some((offset, scale)) => network::Hidden::Binarized { latent: vm, offset, scale },
+        None => network::Hidden::Dense(vm),
+    };
     let step = py
-        .detach(|| network::train_step(xm, ym, vm, am, scale, output_grad))
+        .detach(|| network::train_step(xm, ym, hidden, am, scale, output_grad))
         .map_err(|e| to_py_err(e, "train_step"))?;
     let (n, m, k) = (xm.rows(), vm.rows(), am.cols());
     let grad_output = step.grad_output.map(|grad| to_array2(py, grad, m, k)).transpose()?;

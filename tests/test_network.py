@@ -282,3 +282,19 @@ def test_prediction_works_in_blocks_without_an_n_by_m_matrix(rng):
     rows = slice(0, n, 997)
     F_ref, *_ = reference(X[rows], np.zeros((21, 1)), P.unpack(dtype=np.float64), A, 1 / np.sqrt(m))
     assert np.allclose(F[rows], F_ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("output_grad", [False, True])
+def test_binarize_gives_the_bits_of_the_quantised_weights(simd_path, output_grad):
+    rng = np.random.default_rng(11)
+    X, Y = rng.standard_normal((130, 7)), rng.standard_normal((130, 3))
+    W, A = rng.standard_normal((67, 7)), rng.standard_normal((67, 3))
+    W[0, 0] = 0.0  # sign(0) = +1
+    for offset, beta in [(0.0, 1.0), (W.mean(), np.abs(W).mean())]:
+        V = np.where(W - offset >= 0, beta, -beta)
+        expected = train_step(X, Y, V, A, 0.2, output_grad=output_grad)
+        got = train_step(X, Y, W, A, 0.2, output_grad=output_grad, binarize=(offset, beta))
+        for left, right in zip(got, expected):
+            np.testing.assert_array_equal(left, right)
+    with pytest.raises(ValueError, match="binarize"):
+        train_step(X, Y, W, A, 0.2, binarize=(np.nan, 1.0))

@@ -42,15 +42,14 @@ def _quantization_of(precision: str, quantization: str) -> str | None:
     return None if precision == "full" else quantization
 
 
-def _effective_weights(hidden: np.ndarray, quantization: str | None) -> np.ndarray:
-    """The weights the forward pass uses: ``q(W)`` (DESIGN section 1)."""
+def _binarization(hidden: np.ndarray, quantization: str | None) -> tuple[float, float] | None:
+    """``(offset, beta)`` of the 1-bit quantiser ``q(W) = beta * sign(W - offset)``
+    (DESIGN section 1), which the core applies as it reads ``W``; None when full."""
     if quantization is None:
-        return hidden
+        return None
     if quantization == "sign":
-        return np.where(hidden >= 0, 1.0, -1.0)
-    offset = hidden.mean()
-    scale = np.abs(hidden).mean()
-    return np.where(hidden - offset >= 0, scale, -scale)
+        return 0.0, 1.0
+    return float(hidden.mean()), float(np.abs(hidden).mean())
 
 
 class _BinaryMLPBase(BaseEstimator):
@@ -156,9 +155,13 @@ class _BinaryMLPBase(BaseEstimator):
                 cursor += batch
             batch_inputs = inputs if rows is None else np.ascontiguousarray(inputs[rows])
             batch_targets = targets if rows is None else np.ascontiguousarray(targets[rows])
-            effective = _effective_weights(hidden, quantization)
+            binarize = _binarization(hidden, quantization)
             if step == self.max_iter:
                 # After the last step only the loss is needed, not another gradient.
+                effective = hidden
+                if binarize is not None:
+                    offset, beta = binarize
+                    effective = np.where(hidden - offset >= 0, beta, -beta)
                 outputs = _network.network_outputs(batch_inputs, effective, output, scale)
                 loss = float(np.sum((outputs - batch_targets) ** 2) / (2 * len(batch_targets)))
                 self._check_loss(loss, losses, step)
@@ -167,10 +170,11 @@ class _BinaryMLPBase(BaseEstimator):
             _, loss, grad_hidden, grad_output = _network.train_step(
                 batch_inputs,
                 batch_targets,
-                effective,
+                hidden,
                 output,
                 scale,
                 output_grad=self.train_output_layer,
+                binarize=binarize,
             )
             self._check_loss(loss, losses, step)
             losses.append(loss)
