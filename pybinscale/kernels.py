@@ -491,6 +491,17 @@ def coactivation_counts(P: Any, Q: Any = None) -> np.ndarray:
     )
 
 
+def _check_no_overflow(K: np.ndarray, what: str) -> np.ndarray:
+    """Refuse a kernel matrix with an infinite or NaN entry: for finite inputs that is
+    an overflow of float64 (two passes over ``K``, nothing allocated)."""
+    if K.size and not (np.isfinite(K.min()) and np.isfinite(K.max())):
+        raise ValueError(
+            f"X: {what} overflowed float64 (its entries grow like kappa**2 times the "
+            "inner products of the rows); scale the rows of X (and Z) down, e.g. to unit norm"
+        )
+    return K
+
+
 def ntk_gram(
     X: Any, W: Any, Z: Any = None, kappa: float = 1.0, quantized: bool = True
 ) -> np.ndarray:
@@ -518,6 +529,13 @@ def ntk_gram(
     -------
     ndarray of float64, shape (n, n_z)
 
+    Raises
+    ------
+    ValueError
+        If an input holds NaN or infinity, has no features (or ``W`` no rows), or an
+        inner product ``<x_i, z_j>`` (in the fused multiply-add order) or an entry
+        overflows float64.
+
     Examples
     --------
     >>> import numpy as np
@@ -540,7 +558,7 @@ def ntk_gram(
     n_z = x.shape[0] if z is None else z.shape[0]
     pattern_bytes = (x.shape[0] + n_z) * 2 * _stride_for(w.shape[0]) * 8
     check_result_fits("ntk_gram", (x.shape[0], n_z), np.float64, pattern_bytes)
-    return _core.ntk_gram(x, w, z, kappa, quantized)
+    return _check_no_overflow(_core.ntk_gram(x, w, z, kappa, quantized), "the empirical NTK")
 
 
 def _kernel_inputs(
@@ -588,6 +606,12 @@ def ntk_limit(X: Any, Z: Any = None, kappa: float = 1.0, output_layer: bool = Fa
     -------
     ndarray of float64, shape (n, n_z)
 
+    Raises
+    ------
+    ValueError
+        If an input holds NaN or infinity or has no features, or an entry (or the inner
+        product it needs) overflows float64.
+
     Examples
     --------
     >>> import numpy as np
@@ -603,4 +627,4 @@ def ntk_limit(X: Any, Z: Any = None, kappa: float = 1.0, output_layer: bool = Fa
     output_layer = _check_flag(output_layer, "output_layer")
     n_z = x.shape[0] if z is None else z.shape[0]
     check_result_fits("ntk_limit", (x.shape[0], n_z), np.float64)
-    return _core.ntk_limit(x, z, kappa, output_layer)
+    return _check_no_overflow(_core.ntk_limit(x, z, kappa, output_layer), "the NTK")

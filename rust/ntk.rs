@@ -21,19 +21,53 @@ use crate::parallel;
 
 fn row_norms<T: Real>(m: Matrix<'_, T>) -> Vec<f64> {
     (0..m.rows())
-        .map(|i| m.row(i).iter().fold(0.0f64, |acc, &v| v.to_f64().mul_add(v.to_f64(), acc)).sqrt())
+        .map(|i| {
+            let row = m.row(i);
+            let squares = row.iter().fold(0.0f64, |acc, &v| v.to_f64().mul_add(v.to_f64(), acc));
+            if squares.is_normal() {
+                return squares.sqrt();
+            }
+            // The sum of squares overflowed (entries above ~1e154) or underflowed (all
+            // below ~1e-154, where a nonzero row would count as a zero row and get the
+            // wrong angle): scale by the largest magnitude first.
+            let peak = row.iter().fold(0.0f64, |acc, &v| acc.max(v.to_f64().abs()));
+            if peak == 0.0 {
+                return 0.0;
+            }
+            peak * row
+                .iter()
+                .fold(0.0f64, |acc, &v| (v.to_f64() / peak).mul_add(v.to_f64() / peak, acc))
+                .sqrt()
+        })
         .collect()
 }
 
 /// One kernel entry from the inner product and the two norms.
 pub fn arccos_entry(dot: f64, norm_x: f64, norm_z: f64, kappa: f64, output_layer: bool) -> f64 {
     let norms = norm_x * norm_z;
-    let cosine = if norms > 0.0 { (dot / norms).clamp(-1.0, 1.0) } else { 0.0 };
+    let cosine = if norms.is_normal() {
+        (dot / norms).clamp(-1.0, 1.0)
+    } else if norm_x > 0.0 && norm_z > 0.0 {
+        // The product of the norms overflowed or underflowed; their quotients do not.
+        (dot / norm_x / norm_z).clamp(-1.0, 1.0)
+    } else {
+        0.0
+    };
     let theta = cosine.acos();
     let mut value = kappa * kappa * dot * (PI - theta) / (2.0 * PI);
     if output_layer {
         let sine = (1.0 - cosine * cosine).max(0.0).sqrt();
         value += kappa * kappa * norms * (sine + (PI - theta) * cosine) / (2.0 * PI);
+    }
+    if !value.is_finite() && dot.is_finite() {
+        // An intermediate product overflowed (kappa^2 <x, z> pi can exceed f64::MAX
+        // while the entry, at most half of it, does not): small factors first.
+        value = kappa * (kappa * (dot * ((PI - theta) / (2.0 * PI))));
+        if output_layer {
+            let sine = (1.0 - cosine * cosine).max(0.0).sqrt();
+            let angular = (sine + (PI - theta) * cosine) / (2.0 * PI);
+            value += kappa * (kappa * (norm_x * (norm_z * angular)));
+        }
     }
     value
 }
@@ -92,6 +126,35 @@ mod tests {
         assert!((arccos_entry(1.0, 1.0, 1.0, 1.0, true) - 1.0).abs() < 1e-15);
         assert!((arccos_entry(0.0, 1.0, 1.0, 2.0, true) - 4.0 / (2.0 * PI)).abs() < 1e-15);
         assert_eq!(arccos_entry(0.0, 0.0, 3.0, 1.0, true), 0.0);
+    }
+
+    #[test]
+    fn rows_of_extreme_norms_keep_their_angle() {
+        // Sums of squares that underflowed made a tiny row a zero row (angle pi/2), and
+        // ones that overflowed gave NaN or a cosine of 0; x and z are parallel here.
+        for (scale_x, scale_z) in [(1e-200, 1.0), (1e-283, 1.0), (1e200, 1e-200), (1e160, 1e-100)] {
+            let x = [3.0 * scale_x, 4.0 * scale_x];
+            let z = [6.0 * scale_z, 8.0 * scale_z];
+            let (xm, zm) =
+                (Matrix::contiguous(&x, 1, 2).unwrap(), Matrix::contiguous(&z, 1, 2).unwrap());
+            let dot = 3.0 * scale_x * 6.0 * scale_z + 4.0 * scale_x * 8.0 * scale_z;
+            for output_layer in [false, true] {
+                let got = arccos_ntk(xm, Some(zm), 1.0, output_layer).unwrap()[0];
+                let want = if output_layer { dot } else { dot / 2.0 };
+                assert!(
+                    (got - want).abs() <= 1e-12 * want.abs(),
+                    "{scale_x} {scale_z}: {got} != {want}"
+                );
+            }
+        }
+        // kappa^2 <x, x> pi overflows while the entry <x, x> / 2 does not.
+        let x = [7.5e153];
+        let got = arccos_ntk(Matrix::contiguous(&x, 1, 1).unwrap(), None, 1.0, false).unwrap()[0];
+        assert!((got - 7.5e153 * 7.5e153 / 2.0).abs() <= 1e-12 * got, "{got}");
+        // Rows of ordinary norms keep their bits.
+        let x = [0.6, 0.8, 1.0, 0.0];
+        let got = arccos_ntk(Matrix::contiguous(&x, 2, 2).unwrap(), None, 1.0, false).unwrap();
+        assert_eq!(got[1], arccos_entry(0.6, 1.0, 1.0, 1.0, false));
     }
 
     #[test]
