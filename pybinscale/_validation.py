@@ -81,8 +81,9 @@ def as_float_matrix(value: Any, name: str) -> np.ndarray:
     """Return ``value`` as a 2-D float32 or float64 array whose rows are contiguous.
 
     Integer and boolean arrays become float64 and float16 becomes float32; float32 and
-    float64 arrays are used as they are unless their rows are not contiguous, the only
-    case in which they are copied.
+    float64 arrays are used as they are unless their rows are not contiguous or they are
+    not aligned (e.g. a field of a record array, or a buffer read at an odd offset), the
+    only cases in which they are copied.
     """
     if hasattr(value, "words") and hasattr(value, "shape") and not isinstance(value, np.ndarray):
         raise TypeError(f"{name}: expected a real-valued array, got {type(value).__name__}")
@@ -109,7 +110,13 @@ def as_float_matrix(value: Any, name: str) -> np.ndarray:
     rows, cols = array.shape
     if rows and cols:
         row_stride, col_stride = array.strides
-        if (cols > 1 and col_stride != array.itemsize) or (rows > 1 and row_stride < cols * array.itemsize):
+        if (
+            (cols > 1 and col_stride != array.itemsize)
+            or (rows > 1 and row_stride < cols * array.itemsize)
+            # The core reads elements at whole multiples of the item size from an
+            # aligned start: a row stride of 20 bytes for float64 would be misread.
+            or not array.flags.aligned
+        ):
             array = np.ascontiguousarray(array)
     return array
 
