@@ -7,10 +7,7 @@ from typing import Any, Union
 import numpy as np
 import scipy.sparse
 from numpy.typing import ArrayLike, NDArray
-from sklearn.gaussian_process.kernels import (  # type: ignore[import-untyped]
-    Hyperparameter,
-    Kernel,
-)
+from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 
 from ..kernels import ntk_limit
 

@@ -26,22 +26,12 @@ from numbers import Integral, Real
 from typing import Any, Optional
 
 import numpy as np
-import scipy.linalg  # type: ignore[import-untyped]
+import scipy.linalg
 from numpy.typing import ArrayLike, NDArray
-from sklearn.base import (  # type: ignore[import-untyped]
-    BaseEstimator,
-    RegressorMixin,
-    _fit_context,
-)
-from sklearn.utils import Tags  # type: ignore[import-untyped]
-from sklearn.utils._param_validation import (  # type: ignore[import-untyped]
-    Interval,
-    StrOptions,
-)
-from sklearn.utils.validation import (  # type: ignore[import-untyped]
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from sklearn.utils import Tags
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..kernels import ntk_gram, ntk_limit
 from ._init import initial_weights
