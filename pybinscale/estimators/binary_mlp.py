@@ -23,7 +23,14 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import _network
-from ..kernels import PackedSigns, ntk_gram, pack_signs, quantize_activations, quantized_matmul
+from ..kernels import (
+    PackedSigns,
+    activation_patterns,
+    ntk_gram,
+    pack_signs,
+    quantize_activations,
+    quantized_matmul,
+)
 from ..scaling.compute import training_step_operations
 from ._init import initial_weights
 from ._inputs import normalize_inputs
@@ -142,6 +149,7 @@ class _BinaryMLPBase(BaseEstimator):
         order = np.arange(n_samples)
         cursor = n_samples  # forces a fresh permutation at the first mini-batch
         losses: list[float] = []
+        moved = False  # whether a step has changed the weights yet
         for step in range(self.max_iter + 1):
             if tracker is not None and (step % tracker.interval == 0 or step == self.max_iter):
                 tracker.record(step, hidden)
@@ -180,8 +188,17 @@ class _BinaryMLPBase(BaseEstimator):
             losses.append(loss)
             if loss <= self.tol:
                 break
-            if not grad_hidden.any() and (grad_output is None or not grad_output.any()):
-                self._raise_stalled(losses, step)
+            still = not grad_hidden.any() and (grad_output is None or not grad_output.any())
+            # A zero step is an error only if earlier steps left every neuron inactive on
+            # every row (dead ReLUs). Otherwise it is a stationary point (duplicated rows
+            # with opposite targets at their mean, rows of zeros, a tiny network with no
+            # neuron active on the data from the start), where gradient descent goes on
+            # as it would: every later step the same.
+            if still and moved:
+                weights = hidden if binarize is None else hidden - binarize[0]
+                if not activation_patterns(batch_inputs, weights, binarize is not None).words.any():
+                    self._raise_stalled(losses, step)
+            moved = moved or not still
             if quantization is not None and self.ste == "clipped":
                 grad_hidden *= np.abs(hidden) <= 1.0
             # In place: at large widths fresh arrays each step cost more in page faults

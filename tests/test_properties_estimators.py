@@ -1,0 +1,36 @@
+"""Regression tests of the estimators (the property-based tests follow)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pybinscale import BinaryMLPClassifier, BinaryMLPRegressor, TrainingDivergedError
+
+
+@pytest.mark.parametrize("precision", ["1bit", "full"])
+@pytest.mark.parametrize("quantization", ["sign", "bitnet"])
+def test_a_stationary_point_is_not_reported_as_dead_relus(precision: str, quantization: str) -> None:
+    """Duplicated rows with opposite targets start at their mean (zero gradient), and rows
+    of zeros have zero gradients: both raised TrainingDivergedError blaming the learning
+    rate for dead ReLUs. Gradient descent stays where it is, as it should."""
+    X = np.array([[1.0, 0.0], [1.0, 0.0]])
+    model = BinaryMLPRegressor(width=16, max_iter=5, precision=precision,
+                               quantization=quantization, random_state=0).fit(X, [1.0, -1.0])
+    np.testing.assert_array_equal(model.predict(X), [0.0, 0.0])
+    assert model.n_iter_ == 5 and (model.loss_curve_ == 0.5).all()
+    zeros = BinaryMLPRegressor(width=16, max_iter=5, precision=precision,
+                               quantization=quantization).fit(np.zeros((4, 3)), [1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(zeros.predict(np.ones((2, 3))), [0.0, 0.0])
+    classes = BinaryMLPClassifier(width=16, max_iter=50, precision=precision,
+                                  quantization=quantization, random_state=0).fit(X, [0, 1])
+    assert np.isfinite(classes.decision_function(X)).all()
+    # A width-2 network whose one neuron pair is inactive on the data from the start
+    # (the sign of its weight is -1 for x = 1 here) predicts 0, the fixed point.
+    for seed in range(8):
+        tiny = BinaryMLPRegressor(width=2, max_iter=3, random_state=seed).fit([[1.0]], [1.0])
+        assert np.isfinite(tiny.predict([[1.0]])).all()
+    # Dead ReLUs are still reported.
+    with pytest.raises(TrainingDivergedError, match="every hidden neuron"):
+        BinaryMLPRegressor(width=64, learning_rate=1000.0, precision="full").fit(
+            np.abs(np.random.default_rng(0).standard_normal((40, 4))), np.ones(40))
