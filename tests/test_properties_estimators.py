@@ -34,3 +34,19 @@ def test_a_stationary_point_is_not_reported_as_dead_relus(precision: str, quanti
     with pytest.raises(TrainingDivergedError, match="every hidden neuron"):
         BinaryMLPRegressor(width=64, learning_rate=1000.0, precision="full").fit(
             np.abs(np.random.default_rng(0).standard_normal((40, 4))), np.ones(40))
+
+
+def test_mini_batches_of_different_target_scales_are_not_divergence() -> None:
+    """With mini-batches the loss of each batch was compared with the first batch's: a
+    first batch of tiny targets (1e-5 here) made the next batch's ordinary loss look a
+    million times larger, and the fit raised TrainingDivergedError at step 1."""
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((50, 4)), rng.standard_normal(50)
+    y[:10] = 1e-5
+    for seed in range(20):
+        model = BinaryMLPRegressor(width=256, batch_size=1, max_iter=100, learning_rate=0.5,
+                                   random_state=seed).fit(X, y)
+        assert np.isfinite(model.predict(X)).all()
+    with pytest.raises(TrainingDivergedError, match="initially .* on the worst row"):
+        BinaryMLPRegressor(width=64, batch_size=8, learning_rate=1e8, precision="full",
+                           train_output_layer=True).fit(X, 1e3 * y)

@@ -150,6 +150,12 @@ class _BinaryMLPBase(BaseEstimator):
         cursor = n_samples  # forces a fresh permutation at the first mini-batch
         losses: list[float] = []
         moved = False  # whether a step has changed the weights yet
+        # Batches differ in their targets: a batch's loss is measured against the largest
+        # initial loss of one row, which bounds every batch's initial loss, rather than
+        # the first batch's (a first batch of tiny targets made later ones look diverged).
+        reference = None
+        if batch < n_samples:
+            reference = self._largest_row_loss(inputs, targets, hidden, output, scale, quantization)
         for step in range(self.max_iter + 1):
             if tracker is not None and (step % tracker.interval == 0 or step == self.max_iter):
                 tracker.record(step, hidden)
@@ -172,7 +178,7 @@ class _BinaryMLPBase(BaseEstimator):
                     effective = np.where(hidden - offset >= 0, beta, -beta)
                 outputs = _network.network_outputs(batch_inputs, effective, output, scale)
                 loss = float(np.sum((outputs - batch_targets) ** 2) / (2 * len(batch_targets)))
-                self._check_loss(loss, losses, step)
+                self._check_loss(loss, losses, step, reference)
                 losses.append(loss)
                 break
             _, loss, grad_hidden, grad_output = _network.train_step(
@@ -184,7 +190,7 @@ class _BinaryMLPBase(BaseEstimator):
                 output_grad=self.train_output_layer,
                 binarize=binarize,
             )
-            self._check_loss(loss, losses, step)
+            self._check_loss(loss, losses, step, reference)
             losses.append(loss)
             if loss <= self.tol:
                 break
@@ -237,13 +243,35 @@ class _BinaryMLPBase(BaseEstimator):
         "in the kernel regime below about 4 / kappa**2)"
     )
 
-    def _check_loss(self, loss: float, losses: list[float], step: int) -> None:
-        initial = losses[0] if losses else loss
+    def _check_loss(
+        self, loss: float, losses: list[float], step: int, reference: float | None = None
+    ) -> None:
+        initial = reference if reference is not None else (losses[0] if losses else loss)
         if not np.isfinite(loss) or loss > _DIVERGENCE_FACTOR * max(initial, 1e-300):
             raise TrainingDivergedError(
                 f"learning_rate={self.learning_rate!r}: gradient descent diverged at step "
-                f"{step} (training loss {loss:.3g}, initially {initial:.3g}); {self._ADVICE}"
+                f"{step} (training loss {loss:.3g}, initially {initial:.3g}"
+                + (" on the worst row" if reference is not None else "")
+                + f"); {self._ADVICE}"
             )
+
+    @staticmethod
+    def _largest_row_loss(
+        inputs: np.ndarray,
+        targets: np.ndarray,
+        hidden: np.ndarray,
+        output: np.ndarray,
+        scale: float,
+        quantization: str | None,
+    ) -> float:
+        """The largest loss ``|f(x_i) - y_i|^2 / 2`` of one row under the weights given."""
+        effective = hidden
+        binarize = _binarization(hidden, quantization)
+        if binarize is not None:
+            offset, beta = binarize
+            effective = np.where(hidden - offset >= 0, beta, -beta)
+        outputs = _network.network_outputs(inputs, effective, output, scale)
+        return float(np.max(np.sum((outputs - targets) ** 2, axis=1)) / 2)
 
     def _raise_stalled(self, losses: list[float], step: int) -> None:
         # Every hidden neuron is inactive on every row: the gradient is exactly zero and
