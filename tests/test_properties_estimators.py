@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pybinscale import BinaryMLPClassifier, BinaryMLPRegressor, TrainingDivergedError
+from pybinscale import (
+    BinaryMLPClassifier,
+    BinaryMLPRegressor,
+    NTKRegressor,
+    TrainingDivergedError,
+    generalization_difference,
+)
 
 
 @pytest.mark.parametrize("precision", ["1bit", "full"])
@@ -50,3 +56,12 @@ def test_mini_batches_of_different_target_scales_are_not_divergence() -> None:
     with pytest.raises(TrainingDivergedError, match="initially .* on the worst row"):
         BinaryMLPRegressor(width=64, batch_size=8, learning_rate=1e8, precision="full",
                            train_output_layer=True).fit(X, 1e3 * y)
+
+
+def test_no_rows_to_compare_names_x() -> None:
+    """The check for an empty X came after the models' predict, whose scikit-learn
+    message ("Found array with 0 sample(s)") does not name the argument."""
+    X, y = np.eye(3), np.arange(3.0)
+    one = BinaryMLPRegressor(width=4, max_iter=2, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="^X: has no rows"):
+        generalization_difference(one, NTKRegressor().fit(X, y), X[:0])

@@ -65,6 +65,8 @@ def generalization_difference(model_a: Any, model_b: Any, X: Any) -> Generalizat
     >>> bool(0 <= difference.mean <= difference.max)
     True
     """
+    if len(X) == 0:  # before predict, whose own message would not name X
+        raise ValueError("X: has no rows; the difference needs at least one point")
     outputs_a = _outputs(model_a, X, "model_a")
     outputs_b = _outputs(model_b, X, "model_b")
     if outputs_a.shape != outputs_b.shape:
@@ -72,8 +74,6 @@ def generalization_difference(model_a: Any, model_b: Any, X: Any) -> Generalizat
             f"model_b: has {outputs_b.shape[1]} outputs but model_a has {outputs_a.shape[1]}; "
             "compare models fitted to the same targets"
         )
-    if len(outputs_a) == 0:
-        raise ValueError("X: has no rows; the difference needs at least one point")
     gap = np.abs(outputs_a - outputs_b)
     mean, peak = gap.mean(axis=0), gap.max(axis=0)
     if gap.shape[1] == 1:
