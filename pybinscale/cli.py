@@ -14,6 +14,7 @@ unreachable Dask scheduler, a damaged or foreign results file) are reported as o
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -33,6 +34,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .scaling.sweep_laws import SweepLaws
 
 __all__ = ["CLIError", "STUDIES", "Study", "main", "build_parser"]
+
+#: Errors of a write that found no room: a full disk, a quota, a file size limit.
+_FULL_DISK = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 #: Default output directory of ``pybinscale run``.
 DEFAULT_OUT = "pybinscale-report"
@@ -718,7 +722,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as error:
         if os.environ.get("PYBINSCALE_DEBUG"):
             raise
-        _say(f"pybinscale: error: {type(error).__name__}: {error}")
+        hint = ""
+        if isinstance(error, OSError) and error.errno in _FULL_DISK:
+            hint = ("; the points finished before are saved: free space (or raise the file "
+                    "size limit) and rerun the same command to resume")
+        _say(f"pybinscale: error: {type(error).__name__}: {error}{hint}")
         return 1
     except Exception as error:  # noqa: BLE001 - never a traceback, unless asked for
         if os.environ.get("PYBINSCALE_DEBUG"):

@@ -486,15 +486,21 @@ class ResultsWriter:
             dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp"
         )
         try:
-            _write_all(fd, _json_line(header))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
+            try:
+                _write_all(fd, _json_line(header))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             os.replace(temporary, self.path)
-        except BaseException:
+        except BaseException as error:
+            # A full disk fails the write: leave no temporary file behind.
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
+            if isinstance(error, OSError) and error.filename is None:
+                raise OSError(
+                    error.errno, f"cannot create the results file: {error.strerror}",
+                    str(self.path),
+                ) from error
             raise
         _fsync_directory(self.path.parent)
 
@@ -532,11 +538,29 @@ class ResultsWriter:
         ----------
         row : mapping
             The record; numpy values are converted to JSON numbers and lists.
+
+        Raises
+        ------
+        OSError
+            If the line cannot be written (a full disk, a file size limit); the file
+            is cut back to its last complete row and the error names it.
         """
         if self._fd is None:
             raise RuntimeError("ResultsWriter.append: use the writer in a with block")
-        _write_all(self._fd, _json_line(row))
-        os.fsync(self._fd)
+        line = _json_line(row)
+        end = os.lseek(self._fd, 0, os.SEEK_END)
+        try:
+            _write_all(self._fd, line)
+            os.fsync(self._fd)
+        except OSError as error:
+            # A full disk (or a file size limit) can take part of the line: cut it off,
+            # so the file ends with the last finished row, and name the file.
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, end)
+            raise OSError(
+                error.errno, f"cannot append to the results file: {error.strerror}",
+                str(self.path),
+            ) from error
 
 
 def row_key(row: Mapping[str, Any], names: Sequence[str]) -> tuple[Any, ...]:
