@@ -236,6 +236,13 @@ def _parse_line(line: bytes) -> Any:
     return json.loads(line.decode("utf-8"))
 
 
+def _is_record(line: bytes) -> bool:
+    try:
+        return isinstance(_parse_line(line), dict)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
+
+
 def read_results(path: str | os.PathLike[str], *, warn: bool = True) -> ResultsContents:
     """Read a results file, dropping (and reporting) a truncated last line.
 
@@ -312,9 +319,11 @@ def read_results(path: str | os.PathLike[str], *, warn: bool = True) -> ResultsC
                 # (a file system can leave zeros in a block it had not flushed).
                 tail = line
                 break
+            intact = len(rows) + sum(_is_record(rest) for rest in lines[number:])
             raise CorruptResultsError(
                 f"results file {path} is damaged at line {number} (not a JSON record); "
-                "move it away to start afresh"
+                f"its other {intact} rows are intact: delete or repair that line to "
+                "resume with them, or move the file away to start afresh"
             )
         rows.append(row)
         good_size += len(line) + 1
