@@ -245,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("results", metavar="RESULTS")
     fit.add_argument("--form", choices=sorted(FORMS), default="chinchilla",
                      help="law form (default: chinchilla)")
-    fit.add_argument("--x", choices=("N", "bits", "D", "C"), default="N",
+    fit.add_argument("--x", choices=("N", "bits", "D", "C"), default=None,
                      help="variable of a one-variable form (default: N)")
     fit.add_argument("--precision", choices=("1bit", "full"), default=None,
                      help="fit only this precision (default: each separately; the precision "
@@ -552,9 +552,21 @@ def _command_fit(args: argparse.Namespace) -> int:
                            status=2)
         frame = _select(frame, init=args.init)
     form = get_form(args.form)
+    # Options that contradict the form are refused rather than silently ignored.
+    if form.variables is not None and args.x is not None:
+        raise CLIError(f"--x {args.x}: form {args.form} is a law in {', '.join(form.variables)} "
+                       "together; --x chooses the variable of a one-variable form", status=2)
+    if args.form == "precision" and args.precision is not None:
+        raise CLIError(f"--precision {args.precision}: form precision fits both precisions "
+                       "together; drop --precision or choose another form", status=2)
+    if args.precision is not None and "precision" in frame:
+        if args.precision not in set(frame["precision"]):
+            raise CLIError(f"--precision {args.precision}: the results have "
+                           f"{sorted(set(frame['precision']))}", status=2)
+    x = args.x or "N"
     if form.variables is None:
-        columns = [args.x]
-        variables = ["N"] if args.x == "bits" else [args.x]
+        columns = [x]
+        variables = ["N"] if x == "bits" else [x]
     else:
         columns = list(form.variables)
         variables = list(form.variables)
@@ -573,7 +585,7 @@ def _command_fit(args: argparse.Namespace) -> int:
     status = 0
     for precision in groups:
         points = frame if precision is None else _select(frame, precision=precision)
-        spec = _LawSpec(args.form, "", args.form, args.x, precision, points, variables, columns)
+        spec = _LawSpec(args.form, "", args.form, x, precision, points, variables, columns)
         law = _fit_one(spec, args.resamples, 0.95, 0)
         heading = f"\n[{precision}]" if precision else "\n[all points]"
         print(f"{heading} {len(law.points)} points")
