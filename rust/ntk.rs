@@ -158,6 +158,47 @@ mod tests {
     }
 
     #[test]
+    fn arccos_ntk_matches_a_scalar_reference_on_every_path() {
+        use crate::simd::{force_path, supported_paths};
+        use crate::test_support::PATH_LOCK;
+        let _guard = PATH_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        let fma_dot =
+            |a: &[f64], b: &[f64]| a.iter().zip(b).fold(0.0f64, |s, (x, y)| x.mul_add(*y, s));
+        let (n, n_z, d) = (13, 70, 9);
+        let mut x = random_matrix(n, d, 61);
+        x[2 * d..3 * d].fill(0.0); // a zero row
+        let copy = x[..d].to_vec();
+        x[4 * d..5 * d].copy_from_slice(&copy); // a repeated row
+        let z = random_matrix(n_z, d, 62);
+        let (xm, zm) =
+            (Matrix::contiguous(&x, n, d).unwrap(), Matrix::contiguous(&z, n_z, d).unwrap());
+        let norm = |r: &[f64]| fma_dot(r, r).sqrt();
+        for output_layer in [false, true] {
+            let entry = |a: &[f64], b: &[f64], same: bool| {
+                let dot = if same { norm(a) * norm(a) } else { fma_dot(a, b) };
+                arccos_entry(dot, norm(a), norm(b), 1.5, output_layer)
+            };
+            let cross: Vec<f64> = (0..n * n_z)
+                .map(|ij| entry(&x[ij / n_z * d..][..d], &z[ij % n_z * d..][..d], false))
+                .collect();
+            for path in supported_paths() {
+                force_path(Some(path)).unwrap();
+                let got = arccos_ntk(xm, Some(zm), 1.5, output_layer).unwrap();
+                assert!(got.iter().zip(&cross).all(|(a, b)| a.to_bits() == b.to_bits()), "{path}");
+                let own = arccos_ntk(xm, None, 1.5, output_layer).unwrap();
+                for i in 0..n {
+                    for j in i..n {
+                        let want = entry(&x[i * d..][..d], &x[j * d..][..d], i == j);
+                        assert_eq!(own[i * n + j].to_bits(), want.to_bits(), "{path} ({i}, {j})");
+                        assert_eq!(own[j * n + i].to_bits(), own[i * n + j].to_bits());
+                    }
+                }
+            }
+            force_path(None).unwrap();
+        }
+    }
+
+    #[test]
     fn wide_gaussian_gram_approaches_the_limit() {
         let (n, d, m) = (12, 5, 1 << 15);
         let mut x = random_matrix(n, d, 41);

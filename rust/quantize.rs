@@ -439,7 +439,7 @@ mod tests {
     use super::*;
     use crate::bits::pack_signs;
     use crate::simd::{force_path, supported_paths};
-    use crate::test_support::{random_matrix, PATH_LOCK};
+    use crate::test_support::{random_matrix, SplitMix, PATH_LOCK};
 
     /// Planes of already quantised rows, written row by row: the reference that the fused
     /// `quantize_to_planes` must reproduce. Row `i * bits + p` is plane `p` of row `i`.
@@ -539,6 +539,74 @@ mod tests {
             }
             force_path(None).unwrap();
             assert!(results.windows(2).all(|w| w[0] == w[1]), "{bits} bits");
+        }
+    }
+
+    /// The absmax rule entry by entry, as documented, with no vectors.
+    fn scalar_quantize(row: &[f64], bits: usize) -> (Vec<i8>, f64) {
+        let gamma = row.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        if bits == 1 {
+            return (row.iter().map(|&x| if x >= 0.0 { 1 } else { -1 }).collect(), gamma);
+        }
+        let levels = f64::from(1u32 << (bits - 1));
+        if gamma == 0.0 {
+            return (vec![0; row.len()], 0.0);
+        }
+        let factor = levels / gamma;
+        let values =
+            row.iter().map(|&x| (x * factor).round_ties_even().clamp(-levels, levels - 1.0) as i8);
+        (values.collect(), gamma / levels)
+    }
+
+    #[test]
+    fn quantize_matches_a_scalar_reference_on_every_path() {
+        let _guard = PATH_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        let mut rng = SplitMix::new(5);
+        // Rows of lengths around the 8- and 64-lane boundaries, with ties (x * factor
+        // exactly k + 0.5), zeros of both signs, repeated maxima and an all-zero row.
+        for cols in [1usize, 7, 8, 9, 63, 64, 65, 200] {
+            let rows = 6;
+            let mut x = random_matrix(rows, cols, 40 + cols as u64);
+            for (i, v) in x.iter_mut().enumerate() {
+                match rng.next_u64() % 8 {
+                    0 => *v = 0.0,
+                    1 => *v = -0.0,
+                    2 => *v = (((rng.next_u64() % 64) as f64) + 0.5) / 64.0, // ties at 7 bits
+                    3 => *v = if i % 2 == 0 { 1.0 } else { -1.0 },
+                    _ => {}
+                }
+            }
+            x[cols..2 * cols].fill(0.0);
+            let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+            for bits in 1..=MAX_BITS {
+                let expected: Vec<(Vec<i8>, f64)> =
+                    x.chunks(cols).map(|row| scalar_quantize(row, bits)).collect();
+                let expected32: Vec<(Vec<i8>, f64)> = x32
+                    .chunks(cols)
+                    .map(|row| {
+                        scalar_quantize(
+                            &row.iter().map(|&v| f64::from(v)).collect::<Vec<_>>(),
+                            bits,
+                        )
+                    })
+                    .collect();
+                for path in supported_paths() {
+                    force_path(Some(path)).unwrap();
+                    let got = quantize(Matrix::contiguous(&x, rows, cols).unwrap(), bits).unwrap();
+                    let got32 =
+                        quantize(Matrix::contiguous(&x32, rows, cols).unwrap(), bits).unwrap();
+                    for (i, ((values, scale), (values32, scale32))) in
+                        expected.iter().zip(&expected32).enumerate()
+                    {
+                        let row = i * cols..(i + 1) * cols;
+                        assert_eq!(&got.values[row.clone()], &values[..], "{bits} bits, {path}");
+                        assert_eq!(got.scales[i].to_bits(), scale.to_bits(), "{bits} bits, {path}");
+                        assert_eq!(&got32.values[row], &values32[..], "f32, {bits} bits, {path}");
+                        assert_eq!(got32.scales[i].to_bits(), scale32.to_bits(), "f32, {path}");
+                    }
+                }
+                force_path(None).unwrap();
+            }
         }
     }
 
