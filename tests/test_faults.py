@@ -256,9 +256,11 @@ def test_hand_edited_row_is_named_and_the_other_rows_are_kept(
     # Deleting the line, as the message says, resumes with every other row.
     del lines[number - 1]
     finished_file.write_bytes(b"\n".join(lines))
+    intact = read_results(finished_file).rows
     resumed = resume(finished_file.parent)
     assert resumed.n_resumed_ == N_POINTS - 1 and resumed.n_run_ == 1
     rows = read_results(finished_file).rows
+    FAULTS["hand-edited row: points lost"] += lost(intact, rows)
     pd.testing.assert_frame_equal(comparable(rows), reference, check_exact=True)
 
 
@@ -275,7 +277,9 @@ def test_rows_edited_into_duplicates_or_without_their_key_are_not_duplicated(
     lines.insert(8, repeated)
     finished_file.write_bytes(b"\n".join(lines))
     FAULTS["valid-JSON hand edit: faults injected"] += 2
+    intact = [row for row in read_results(finished_file).rows if "width" in row]
     resumed = resume(finished_file.parent)
+    FAULTS["valid-JSON hand edit: points lost"] += lost(intact, read_results(finished_file).rows)
     assert resumed.n_run_ == 1
     pd.testing.assert_frame_equal(comparable(resumed.results_), reference, check_exact=True)
 
