@@ -88,7 +88,7 @@ def comparable(rows: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
 
 
 def keys(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    return [tuple(row[k] for k in KEY_COLUMNS) for row in rows]
+    return [tuple(row.get(k) for k in KEY_COLUMNS) for row in rows]
 
 
 @pytest.fixture(scope="module")
