@@ -200,7 +200,11 @@ class _BinaryMLPBase(BaseEstimator):
             # with opposite targets at their mean, rows of zeros, a tiny network with no
             # neuron active on the data from the start), where gradient descent goes on
             # as it would: every later step the same.
-            if still and moved:
+            # Dead ReLUs count as divergence only after an overshoot (the loss rose above
+            # where it started): small steps can also retire every neuron of a tiny
+            # network one by one while the loss falls, which is a stationary point too.
+            initial = losses[0] if reference is None else reference
+            if still and moved and max(losses) > initial:
                 weights = hidden if binarize is None else hidden - binarize[0]
                 if not activation_patterns(batch_inputs, weights, binarize is not None).words.any():
                     self._raise_stalled(losses, step)
@@ -274,9 +278,9 @@ class _BinaryMLPBase(BaseEstimator):
         return float(np.max(np.sum((outputs - targets) ** 2, axis=1)) / 2)
 
     def _raise_stalled(self, losses: list[float], step: int) -> None:
-        # Every hidden neuron is inactive on every row: the gradient is exactly zero and
-        # no later step can change anything. Random initial weights never do this; a
-        # step so large that it pushed all pre-activations below zero does.
+        # Every hidden neuron is inactive on every row after the loss rose above its
+        # start: the gradient is exactly zero and no later step can change anything; an
+        # overshooting step pushed the pre-activations below zero.
         peak = max(losses)
         raise TrainingDivergedError(
             f"learning_rate={self.learning_rate!r}: every hidden neuron became inactive "
