@@ -65,7 +65,7 @@ def generalization_difference(model_a: Any, model_b: Any, X: Any) -> Generalizat
     >>> bool(0 <= difference.mean <= difference.max)
     True
     """
-    if len(X) == 0:  # before predict, whose own message would not name X
+    if np.shape(X)[:1] == (0,):  # before predict, whose own message would not name X
         raise ValueError("X: has no rows; the difference needs at least one point")
     outputs_a = _outputs(model_a, X, "model_a")
     outputs_b = _outputs(model_b, X, "model_b")
