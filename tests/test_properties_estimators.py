@@ -25,7 +25,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import pybinscale as pb
 from pybinscale import (
     BinaryMLPClassifier,
     BinaryMLPRegressor,
