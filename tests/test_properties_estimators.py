@@ -13,8 +13,6 @@ argument at fault. ``CASES`` counts the cases run; ``test_cases_ran`` reports th
 from __future__ import annotations
 
 import collections
-import json
-import os
 import pickle
 import warnings
 from typing import Any
@@ -36,6 +34,7 @@ from pybinscale import (
 )
 
 from test_properties_kernels import LAYOUTS, laid_out
+from case_counts import report_cases
 
 CASES: collections.Counter[str] = collections.Counter()
 OUTCOMES: collections.Counter[str] = collections.Counter()
@@ -416,12 +415,4 @@ def test_no_rows_to_compare_names_x() -> None:
 
 
 def test_cases_ran() -> None:
-    path = os.environ.get("PYBINSCALE_CASES_FILE")
-    if path:
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps({"file": __name__, "cases": dict(CASES),
-                                     "outcomes": dict(OUTCOMES)}) + "\n")
-    print(f"\n{__name__}: {sum(CASES.values())} cases: {dict(sorted(CASES.items()))}")
-    print(f"outcomes: {dict(sorted(OUTCOMES.items()))}")
-    for name, n in CASES.items():
-        assert n >= EXAMPLES // 2, f"{name} ran only {n} cases"
+    report_cases(__name__, CASES, OUTCOMES, minimum=EXAMPLES // 2)

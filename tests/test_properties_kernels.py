@@ -20,9 +20,7 @@ each test made, and ``test_cases_ran`` checks and reports them (set
 from __future__ import annotations
 
 import collections
-import json
 import math
-import os
 import pickle
 import tempfile
 import weakref
@@ -36,6 +34,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import pybinscale as pb
+from case_counts import report_cases
 
 PATHS = pb.supported_simd_paths()
 #: Calls made by each property test in this session, and how they ended.
@@ -589,13 +588,4 @@ def test_overflowing_kernels_are_refused_not_nan() -> None:
 
 def test_cases_ran() -> None:
     """Every property test above ran its examples (the counts go to the report)."""
-    path = os.environ.get("PYBINSCALE_CASES_FILE")
-    if path:
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps({"file": __name__, "cases": dict(CASES),
-                                     "refused": dict(OUTCOMES)}) + "\n")
-    ran = {name: n for name, n in CASES.items() if n}
-    print(f"\n{__name__}: {sum(ran.values())} cases: {dict(sorted(ran.items()))}")
-    print(f"refused as documented: {dict(sorted(OUTCOMES.items()))}")
-    for name, n in ran.items():
-        assert n >= EXAMPLES // 2, f"{name} ran only {n} cases"
+    report_cases(__name__, CASES, OUTCOMES, minimum=EXAMPLES // 2)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import collections
 import json
 import math
-import os
 import tempfile
 import warnings
 from pathlib import Path
@@ -44,6 +43,7 @@ from pybinscale.scaling.results import (
 )
 from pybinscale.scaling.sweep import KEY_COLUMNS
 from pybinscale.scaling.sweep_laws import compute_frontier
+from case_counts import report_cases
 
 CASES: collections.Counter[str] = collections.Counter()
 OUTCOMES: collections.Counter[str] = collections.Counter()
@@ -378,12 +378,4 @@ def test_compute_frontier(points: list[tuple[float, float]]) -> None:
 
 
 def test_cases_ran() -> None:
-    path = os.environ.get("PYBINSCALE_CASES_FILE")
-    if path:
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps({"file": __name__, "cases": dict(CASES),
-                                     "outcomes": dict(OUTCOMES)}) + "\n")
-    print(f"\n{__name__}: {sum(CASES.values())} cases: {dict(sorted(CASES.items()))}")
-    print(f"outcomes: {dict(sorted(OUTCOMES.items()))}")
-    for name, n in CASES.items():
-        assert n >= 30, f"{name} ran only {n} cases"
+    report_cases(__name__, CASES, OUTCOMES, minimum=30)
