@@ -18,61 +18,13 @@ import os
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
 import pybinscale as pb
+from _timing import Row, best_time, side_by_side
 from pybinscale.estimators._init import initial_weights
 from pybinscale.estimators.ntk_regressor import NTKRegressor, solve_kernel_system
-
-#: Pause before each block of ours: after numpy returns, OpenBLAS's threads keep spinning
-#: for about 0.1 s and would share the cores with whatever runs next.
-OPENBLAS_SPIN_SECONDS = 0.3
-
-
-@dataclass
-class Row:
-    case: str
-    ours: float
-    baseline: float
-    note: str = ""
-
-    @property
-    def ratio(self) -> float:
-        return self.baseline / self.ours
-
-
-def side_by_side(
-    ours: Callable[[], object], baseline: Callable[[], object], rounds: int, calls: int
-) -> tuple[float, float]:
-    """Best warm wall time of each side over ``rounds`` blocks of ``calls`` back-to-back
-    calls, the sides alternating (see benchmarks/bench_kernels.py: a pause outlasts
-    OpenBLAS's spinning threads before each block of ours, and the first call of a block
-    only warms the cores up, so the best call counts)."""
-    best_ours = best_baseline = float("inf")
-    for _ in range(rounds):
-        time.sleep(OPENBLAS_SPIN_SECONDS)
-        for _ in range(calls):
-            start = time.perf_counter()
-            ours()
-            best_ours = min(best_ours, time.perf_counter() - start)
-        for _ in range(calls):
-            start = time.perf_counter()
-            baseline()
-            best_baseline = min(best_baseline, time.perf_counter() - start)
-    return best_ours, best_baseline
-
-
-def best_time(call: Callable[[], object], calls: int) -> float:
-    time.sleep(OPENBLAS_SPIN_SECONDS)
-    best = float("inf")
-    for _ in range(calls):
-        start = time.perf_counter()
-        call()
-        best = min(best, time.perf_counter() - start)
-    return best
-
 
 # --------------------------------------------------------------------- NTKRegressor
 

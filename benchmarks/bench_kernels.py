@@ -14,53 +14,11 @@ import argparse
 import os
 import platform
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
 import pybinscale as pb
-
-
-CALLS_PER_BLOCK = 4
-OPENBLAS_SPIN_SECONDS = 0.3
-
-
-@dataclass
-class Row:
-    case: str
-    ours: float
-    baseline: float
-    note: str = ""
-
-    @property
-    def ratio(self) -> float:
-        return self.baseline / self.ours
-
-
-def side_by_side(ours: Callable[[], object], baseline: Callable[[], object], rounds: int) -> tuple[float, float]:
-    """Best warm wall time of each side.
-
-    The two sides alternate in blocks of back-to-back calls, so both see the same machine
-    state over the run, and only the best call of each counts. Two effects shape this.
-    After numpy returns, OpenBLAS's threads keep spinning for about 2**28 cycles (0.1 s),
-    sharing the cores with whatever runs next, so each block of ours starts after a
-    pause that outlasts them. And an idle pause lets the cores clock down (a 2048^3
-    sign_matmul took 7.5 ms back to back but 19 ms after 0.5 s idle), so the first call
-    of each block only warms up and the best of the block is taken.
-    """
-    best_ours = best_baseline = float("inf")
-    for _ in range(rounds):
-        time.sleep(OPENBLAS_SPIN_SECONDS)
-        for _ in range(CALLS_PER_BLOCK):
-            start = time.perf_counter()
-            ours()
-            best_ours = min(best_ours, time.perf_counter() - start)
-        for _ in range(CALLS_PER_BLOCK):
-            start = time.perf_counter()
-            baseline()
-            best_baseline = min(best_baseline, time.perf_counter() - start)
-    return best_ours, best_baseline
+from _timing import Row, side_by_side
 
 
 def signs_f32(A: np.ndarray) -> np.ndarray:
