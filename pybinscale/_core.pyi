@@ -56,6 +56,7 @@ def network_outputs(
     output: npt.NDArray[np.float64],
     scale: float,
     hidden_scale: float,
+    binarize: Optional[tuple[float, float]] = None,
 ) -> npt.NDArray[np.float64]: ...
 def packed_network_outputs(
     x: npt.NDArray[np.float64],

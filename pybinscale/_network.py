@@ -124,6 +124,7 @@ def network_outputs(
     output: Any,
     scale: float,
     hidden_scale: float = 1.0,
+    binarize: Optional[tuple[float, float]] = None,
 ) -> np.ndarray:
     """Outputs of the two-layer ReLU network, computed in blocks (the predict path).
 
@@ -145,6 +146,9 @@ def network_outputs(
         The output scale, usually ``kappa / sqrt(m)``.
     hidden_scale : float, default 1.0
         Multiplies every pre-activation (e.g. BitNet's ``beta`` with packed signs).
+    binarize : (offset, beta) or None, default None
+        With a dense ``hidden``, quantise it as it is read, as in :func:`train_step`:
+        the outputs have the bits of :func:`train_step`'s with the same ``binarize``.
 
     Returns
     -------
@@ -175,7 +179,16 @@ def network_outputs(
     if x.ndim == 2 and a.ndim == 2:
         check_result_fits("network_outputs", (x.shape[0], a.shape[1]), np.float64)
     if isinstance(hidden, PackedSigns):
+        if binarize is not None:
+            raise ValueError(
+                "binarize: only applies to dense hidden weights; packed signs are binary already"
+            )
         return _core.packed_network_outputs(
             x, hidden.words, hidden.shape[1], a, float(scale), float(hidden_scale)
         )
-    return _core.network_outputs(x, _float64(hidden), a, float(scale), float(hidden_scale))
+    if binarize is not None:
+        offset, beta = binarize
+        binarize = (float(offset), float(beta))
+    return _core.network_outputs(
+        x, _float64(hidden), a, float(scale), float(hidden_scale), binarize
+    )

@@ -436,10 +436,7 @@ fn train_step<'py>(
     if xm.rows() == 0 {
         return Err(PyValueError::new_err("X: has no rows; the loss needs at least one sample"));
     }
-    let hidden = match binarize {
-        Some((offset, scale)) => network::Hidden::Binarized { latent: vm, offset, scale },
-        None => network::Hidden::Dense(vm),
-    };
+    let hidden = dense_hidden(vm, binarize);
     let step = py
         .detach(|| network::train_step(xm, ym, hidden, am, scale, output_grad))
         .map_err(|e| to_py_err(e, "train_step"))?;
@@ -454,6 +451,7 @@ fn train_step<'py>(
 }
 
 #[pyfunction]
+#[pyo3(signature = (x, hidden, output, scale, hidden_scale, binarize = None))]
 fn network_outputs<'py>(
     py: Python<'py>,
     x: &Bound<'py, PyAny>,
@@ -461,10 +459,19 @@ fn network_outputs<'py>(
     output: &Bound<'py, PyAny>,
     scale: f64,
     hidden_scale: f64,
+    binarize: Option<(f64, f64)>,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let v_array = float64_array(hidden, "hidden")?;
     let vm = finite_view(&v_array, "hidden")?;
-    outputs_of(py, x, Hidden::Dense(vm), output, scale, hidden_scale)
+    outputs_of(py, x, dense_hidden(vm, binarize), output, scale, hidden_scale)
+}
+
+/// Real hidden weights as given, or binarised as they are read (see [`Hidden`]).
+fn dense_hidden(latent: Matrix<'_, f64>, binarize: Option<(f64, f64)>) -> Hidden<'_> {
+    match binarize {
+        Some((offset, scale)) => Hidden::Binarized { latent, offset, scale },
+        None => Hidden::Dense(latent),
+    }
 }
 
 #[pyfunction]

@@ -296,5 +296,9 @@ def test_binarize_gives_the_bits_of_the_quantised_weights(simd_path, output_grad
         got = train_step(X, Y, W, A, 0.2, output_grad=output_grad, binarize=(offset, beta))
         for left, right in zip(got, expected):
             np.testing.assert_array_equal(left, right)
+        outputs = network_outputs(X, W, A, 0.2, binarize=(offset, beta))
+        np.testing.assert_array_equal(outputs, expected[0])
     with pytest.raises(ValueError, match="binarize"):
         train_step(X, Y, W, A, 0.2, binarize=(np.nan, 1.0))
+    with pytest.raises(ValueError, match="binarize"):
+        network_outputs(X, pack_signs(W), A, 0.2, binarize=(0.0, 1.0))

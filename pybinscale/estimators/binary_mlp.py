@@ -172,11 +172,9 @@ class _BinaryMLPBase(BaseEstimator):
             binarize = _binarization(hidden, quantization)
             if step == self.max_iter:
                 # After the last step only the loss is needed, not another gradient.
-                effective = hidden
-                if binarize is not None:
-                    offset, beta = binarize
-                    effective = np.where(hidden - offset >= 0, beta, -beta)
-                outputs = _network.network_outputs(batch_inputs, effective, output, scale)
+                outputs = _network.network_outputs(
+                    batch_inputs, hidden, output, scale, binarize=binarize
+                )
                 loss = float(np.sum((outputs - batch_targets) ** 2) / (2 * len(batch_targets)))
                 self._check_loss(loss, losses, step, reference)
                 losses.append(loss)
