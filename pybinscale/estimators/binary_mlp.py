@@ -300,17 +300,14 @@ class _BinaryMLPBase(BaseEstimator):
         return hidden_bits + output_bits
 
     def _set_prediction_state(self, quantization: str | None) -> None:
-        hidden = self.coef_hidden_
-        if quantization is None:
+        binarize = _binarization(self.coef_hidden_, quantization)
+        if binarize is None:
             self.packed_hidden_: PackedSigns | None = None
             self.hidden_scale_ = 1.0
             return
-        if quantization == "sign":
-            self.packed_hidden_ = pack_signs(hidden)
-            self.hidden_scale_ = 1.0
-        else:
-            self.packed_hidden_ = pack_signs(hidden - hidden.mean())
-            self.hidden_scale_ = float(np.abs(hidden).mean())
+        offset, beta = binarize
+        self.packed_hidden_ = pack_signs(self.coef_hidden_ - offset)
+        self.hidden_scale_ = beta
 
     # ------------------------------------------------------------------ prediction
     def _outputs_from_inputs(self, inputs: np.ndarray) -> np.ndarray:
