@@ -16,8 +16,10 @@ ScalingSweep's parameters and the compute frontier.
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 import math
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -240,7 +242,7 @@ def test_truncated_results_file(rows: list[dict[str, Any]], cut: float, at_line_
 def test_hand_edited_results_file(rows: list[dict[str, Any]], edit: str, where: float,
                                   junk: bytes) -> None:
     """A hand edit anywhere after the header: the rows are what the lines now hold, or
-    the file is refused with a message naming the damaged line; it is never changed."""
+    the file is refused with a message naming every damaged line; it is never changed."""
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "results.jsonl"
         _write(path, {"grid": "edited"}, rows)
@@ -270,13 +272,15 @@ def test_hand_edited_results_file(rows: list[dict[str, Any]], edit: str, where: 
             body = bytearray(b"\n".join(lines) + b"\n")
         edited = data[:header_end] + bytes(body)
         path.write_bytes(edited)
-        expected_rows, damaged = _parse_like_a_reader(bytes(body))
+        expected_rows, damaged = _parse_like_a_reader(bytes(body), _fingerprint(path))
         with warnings.catch_warnings(record=True):
             warnings.simplefilter("always")
-            if damaged is not None:
+            if damaged:
                 with pytest.raises(CorruptResultsError) as caught:
                     read_results(path)
-                assert f"line {damaged}" in str(caught.value), str(caught.value)
+                message = str(caught.value)
+                listed = [int(n) for n in re.findall(r"(\d+) \(", message.split("damaged at")[1])]
+                assert listed == damaged[:5], message
                 with pytest.raises(CorruptResultsError):
                     ResultsWriter(path, {"grid": "edited"}).__enter__()
                 assert path.read_bytes() == edited  # nothing lost: the file is untouched
@@ -287,13 +291,20 @@ def test_hand_edited_results_file(rows: list[dict[str, Any]], edit: str, where: 
         record("hand-edited results file", "still readable")
 
 
-def _parse_like_a_reader(body: bytes) -> tuple[list[Any], int | None]:
+def _fingerprint(path: Path) -> str:
+    return str(json.loads(path.read_bytes().split(b"\n")[0])["fingerprint"])
+
+
+def _parse_like_a_reader(body: bytes, fingerprint: str) -> tuple[list[Any], list[int]]:
     """The documented reading of the lines after the header: JSON objects one per line,
-    blank lines skipped, an unreadable or cut last line dropped; any other unreadable
-    line is damage (its 1-based line number in the file returned)."""
+    each sealed by the SHA-256 of the fingerprint, a newline and its other values as
+    sorted compact JSON; blank lines skipped, an unreadable or cut last line dropped;
+    any other unreadable line, or one whose seal fails, is damage (the 1-based line
+    numbers in the file returned)."""
     pieces = body.split(b"\n")
     tail = pieces.pop()
     rows: list[Any] = []
+    damaged: list[int] = []
     for index, piece in enumerate(pieces):
         if not piece.strip():
             continue
@@ -304,9 +315,15 @@ def _parse_like_a_reader(body: bytes) -> tuple[list[Any], int | None]:
         if not isinstance(row, dict):
             if index == len(pieces) - 1 and not tail:
                 break
-            return rows, index + 2
+            damaged.append(index + 2)
+            continue
+        seal = row.pop("_checksum", None)
+        values = json.dumps(row, sort_keys=True, separators=(",", ":"))
+        if seal != hashlib.sha256(f"{fingerprint}\n{values}".encode()).hexdigest()[:16]:
+            damaged.append(index + 2)
+            continue
         rows.append(row)
-    return rows, None
+    return rows, damaged
 
 
 # --------------------------------------------------------------------------- the sweep

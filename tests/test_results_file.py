@@ -44,7 +44,10 @@ def test_round_trip_header_and_rows(tmp_path: Path) -> None:
     assert contents.header["created"] == "now"
     # One line per record, the header first.
     lines = path.read_text().splitlines()
-    assert len(lines) == 4 and json.loads(lines[0])["pybinscale_results"] == 1
+    assert len(lines) == 4 and json.loads(lines[0])["pybinscale_results"] == 2
+    # Each row carries its seal last; reading takes it off.
+    assert all(json.loads(line)["_checksum"] for line in lines[1:])
+    assert list(json.loads(lines[1]))[-1] == "_checksum"
 
 
 def test_values_survive_exactly(tmp_path: Path) -> None:
@@ -146,6 +149,124 @@ def test_damage_before_the_last_line_is_corruption(tmp_path: Path) -> None:
         read_results(path)
     with pytest.raises(CorruptResultsError):
         ResultsWriter(path, CONFIG).__enter__()
+
+
+def _sealed_file(tmp_path: Path, n: int = 4) -> tuple[Path, list[bytes]]:
+    path = tmp_path / "results.jsonl"
+    with ResultsWriter(path, CONFIG) as writer:
+        for row in _rows(n):
+            writer.append(row)
+    return path, path.read_bytes().split(b"\n")
+
+
+def _edit_values(line: bytes, change: object) -> bytes:
+    record = json.loads(line)
+    change(record)  # type: ignore[operator]
+    return json.dumps(record).encode()
+
+
+def _from_another_run(tmp_path: Path) -> bytes:
+    """Line 3 as a sweep of another configuration wrote it: same values, its own seal."""
+    other = tmp_path / "other" / "results.jsonl"
+    with ResultsWriter(other, {**CONFIG, "version": "9.9"}) as writer:
+        for row in _rows(2):
+            writer.append(row)
+    return other.read_bytes().split(b"\n")[2]
+
+
+VALID_JSON_EDITS = {
+    "a number changed": lambda line, _: _edit_values(
+        line, lambda r: r.update(loss=r["loss"] + 1e-12)),
+    "a key removed": lambda line, _: _edit_values(line, lambda r: r.pop("seed")),
+    "a key added": lambda line, _: _edit_values(line, lambda r: r.update(note="ok")),
+    "the checksum removed": lambda line, _: _edit_values(line, lambda r: r.pop("_checksum")),
+    "a row of another run": lambda line, tmp_path: _from_another_run(tmp_path),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(VALID_JSON_EDITS))
+def test_an_edit_that_keeps_valid_json_fails_the_checksum(tmp_path: Path, edit: str) -> None:
+    path, lines = _sealed_file(tmp_path)
+    lines[2] = VALID_JSON_EDITS[edit](lines[2], tmp_path)
+    assert isinstance(json.loads(lines[2]), dict)  # still a valid JSON record
+    edited = b"\n".join(lines)
+    path.write_bytes(edited)
+    problem = "checksum was removed" if edit == "the checksum removed" else "do not match"
+    for attempt in (lambda: read_results(path), lambda: ResultsWriter(path, CONFIG).__enter__()):
+        with pytest.raises(CorruptResultsError) as caught:
+            attempt()
+        message = str(caught.value)
+        assert "damaged at line 3 (" in message and problem in message, message
+        assert "its other 3 rows are intact" in message and "delete that line" in message
+    assert path.read_bytes() == edited  # refused without touching the file
+    # Deleting the line, as the message says, resumes with the other rows.
+    del lines[2]
+    path.write_bytes(b"\n".join(lines))
+    with ResultsWriter(path, CONFIG) as writer:
+        assert writer.rows == [row for i, row in enumerate(_rows(4)) if i != 1]
+
+
+def test_every_damaged_line_is_named(tmp_path: Path) -> None:
+    path, lines = _sealed_file(tmp_path, n=5)
+    lines[1] = b"not json"
+    lines[3] = _edit_values(lines[3], lambda r: r.update(width=1))
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(CorruptResultsError) as caught:
+        read_results(path)
+    message = str(caught.value)
+    assert "damaged at lines 2 (not a JSON record), 4 (its values do not match" in message
+    assert "its other 3 rows are intact" in message and "delete those lines" in message
+
+
+def test_reordered_and_repeated_lines_keep_their_seals(tmp_path: Path) -> None:
+    path, lines = _sealed_file(tmp_path)
+    record = json.loads(lines[1])
+    lines[1] = json.dumps(dict(reversed(list(record.items())))).encode()  # keys reordered
+    lines.insert(3, lines[3])
+    path.write_bytes(b"\n".join(lines))
+    rows = read_results(path).rows
+    assert rows == [*_rows(2), _rows(3)[2], *_rows(4)[2:]]
+
+
+def test_a_row_may_not_use_the_checksum_key(tmp_path: Path) -> None:
+    with ResultsWriter(tmp_path / "results.jsonl", CONFIG) as writer:
+        with pytest.raises(ValueError, match="_checksum"):
+            writer.append({"width": 64, "_checksum": "mine"})
+        with pytest.raises(TypeError, match="row must be a mapping"):
+            writer.append([("width", 64)])  # type: ignore[arg-type]
+    assert read_results(tmp_path / "results.jsonl").rows == []
+
+
+def test_format_1_files_without_checksums_are_still_read_and_resumed(tmp_path: Path) -> None:
+    path = tmp_path / "results.jsonl"
+    header = {"pybinscale_results": 1, "fingerprint": configuration_fingerprint(CONFIG),
+              "configuration": CONFIG}
+    path.write_text("".join(json.dumps(r) + "\n" for r in [header, *_rows(2)]))
+    assert read_results(path).rows == _rows(2)
+    with ResultsWriter(path, CONFIG) as writer:
+        assert writer.rows == _rows(2)
+        writer.append(_rows(3)[2])
+    assert read_results(path).rows == _rows(3)  # the new row is sealed and checked
+
+
+def test_a_header_left_by_a_killed_run_is_removed(tmp_path: Path) -> None:
+    stale = tmp_path / ".results.jsonl.0123456789ab.tmp"
+    stale.write_bytes(b'{"pybinscale_results": 2, "finger')  # killed before the rename
+    unrelated = tmp_path / "notes.tmp"
+    unrelated.write_text("mine")
+    with ResultsWriter(tmp_path / "results.jsonl", CONFIG):
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.tmp", "results.jsonl"]
+
+
+def test_the_file_mode_follows_the_umask(tmp_path: Path) -> None:
+    previous = os.umask(0o022)
+    try:
+        with ResultsWriter(tmp_path / "results.jsonl", CONFIG):
+            pass
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "results.jsonl").stat().st_mode & 0o777 == 0o644
 
 
 @pytest.mark.parametrize(

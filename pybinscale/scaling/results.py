@@ -2,13 +2,14 @@
 
 Layout (JSON lines, UTF-8)::
 
-    {"pybinscale_results": 1, "fingerprint": "3f2a...", "configuration": {...}, ...}
-    {"task": "teacher", "precision": "1bit", "width": 64, ..., "test_loss": 0.21}
-    {"task": "teacher", "precision": "full", "width": 64, ..., "test_loss": 0.19}
+    {"pybinscale_results": 2, "fingerprint": "3f2a...", "configuration": {...}, ...}
+    {"task": "teacher", "precision": "1bit", ..., "test_loss": 0.21, "_checksum": "9c41..."}
+    {"task": "teacher", "precision": "full", ..., "test_loss": 0.19, "_checksum": "07be..."}
 
 The first line is a header with the configuration that produced the rows and its
 *fingerprint*, a hash of that configuration (sweep parameters, estimator parameters,
-task data and package version). Each following line is one finished point.
+task data and package version). Each following line is one finished point, sealed with
+a checksum of its values and the file's fingerprint (:func:`row_checksum`).
 
 Guarantees:
 
@@ -22,7 +23,12 @@ Guarantees:
 - A run whose configuration differs from the file's is refused
   (:class:`ForeignResultsError`, naming both fingerprints and the differing settings),
   and so is a file that is not a results file or is damaged before its last line
-  (:class:`CorruptResultsError`).
+  (:class:`CorruptResultsError`, naming every damaged line and counting the intact rows;
+  the file is left as it was). A row whose values no longer match its checksum is
+  damage too: an edit that keeps the line valid JSON (a changed number, a removed key)
+  or a row pasted from another results file is caught, not silently fitted.
+- Files of format 1 (pybinscale 0.1, rows without checksums) are still read; their rows
+  cannot be checked.
 - Only one process writes a file at a time: :class:`ResultsWriter` holds an exclusive
   lock on its directory and refuses to start while another run holds it.
 """
@@ -34,7 +40,7 @@ import hashlib
 import json
 import math
 import os
-import tempfile
+import secrets
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -62,13 +68,18 @@ __all__ = [
     "configuration_fingerprint",
     "iter_rows",
     "read_results",
+    "row_checksum",
     "row_key",
 ]
 
 #: Key of the header record that marks a pybinscale results file; its value is the
 #: format version.
 FORMAT_KEY = "pybinscale_results"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Formats this version reads; format 1 has no row checksums.
+READABLE_FORMATS = (1, 2)
+#: Key under which each row carries its checksum; rows may not use it themselves.
+CHECKSUM_KEY = "_checksum"
 #: Name of the results file inside a sweep's output directory.
 RESULTS_FILENAME = "results.jsonl"
 
@@ -154,6 +165,37 @@ def configuration_fingerprint(configuration: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(configuration).encode()).hexdigest()[:16]
 
 
+def row_checksum(row: Mapping[str, Any], fingerprint: str) -> str:
+    """The seal of one row: a hash of its values and of the file's fingerprint.
+
+    Binding the fingerprint in means a row copied from another sweep's results file
+    fails the check even if its values are intact.
+
+    Parameters
+    ----------
+    row : mapping
+        The row without its checksum (see :func:`canonical_json`; key order is ignored).
+    fingerprint : str
+        The :func:`configuration_fingerprint` in the file's header.
+
+    Returns
+    -------
+    str
+        16 hexadecimal digits of the SHA-256 of the fingerprint and the canonical row.
+
+    Examples
+    --------
+    >>> from pybinscale.scaling.results import row_checksum
+    >>> seal = row_checksum({"width": 64, "loss": 0.5}, "3f2a9c0d1e2b4a6f")
+    >>> seal == row_checksum({"loss": 0.5, "width": 64}, "3f2a9c0d1e2b4a6f")
+    True
+    >>> seal == row_checksum({"width": 64, "loss": 0.51}, "3f2a9c0d1e2b4a6f")
+    False
+    """
+    sealed = f"{fingerprint}\n{canonical_json(row)}"
+    return hashlib.sha256(sealed.encode()).hexdigest()[:16]
+
+
 def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
     """Dotted names of the settings that differ between two configurations."""
     if isinstance(old, dict) and isinstance(new, dict):
@@ -236,13 +278,6 @@ def _parse_line(line: bytes) -> Any:
     return json.loads(line.decode("utf-8"))
 
 
-def _is_record(line: bytes) -> bool:
-    try:
-        return isinstance(_parse_line(line), dict)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return False
-
-
 def read_results(path: str | os.PathLike[str], *, warn: bool = True) -> ResultsContents:
     """Read a results file, dropping (and reporting) a truncated last line.
 
@@ -298,12 +333,15 @@ def read_results(path: str | os.PathLike[str], *, warn: bool = True) -> ResultsC
             f"{path} is not a pybinscale results file (its first line is not a "
             "pybinscale results header)"
         )
-    if header[FORMAT_KEY] != FORMAT_VERSION:
+    version = header[FORMAT_KEY]
+    if version not in READABLE_FORMATS:
         raise CorruptResultsError(
-            f"{path} has results format {header[FORMAT_KEY]!r}; this version of "
-            f"pybinscale reads format {FORMAT_VERSION}"
+            f"{path} has results format {version!r}; this version of pybinscale reads "
+            f"formats {', '.join(map(str, READABLE_FORMATS))}"
         )
+    fingerprint = str(header.get("fingerprint", ""))
     rows: list[dict[str, Any]] = []
+    damaged: list[tuple[int, str]] = []
     good_size = len(lines[0]) + 1
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
@@ -319,14 +357,16 @@ def read_results(path: str | os.PathLike[str], *, warn: bool = True) -> ResultsC
                 # (a file system can leave zeros in a block it had not flushed).
                 tail = line
                 break
-            intact = len(rows) + sum(_is_record(rest) for rest in lines[number:])
-            raise CorruptResultsError(
-                f"results file {path} is damaged at line {number} (not a JSON record); "
-                f"its other {intact} rows are intact: delete or repair that line to "
-                "resume with them, or move the file away to start afresh"
-            )
+            damaged.append((number, "not a JSON record"))
+            continue
+        problem = _seal_problem(row, fingerprint, version)
+        if problem:
+            damaged.append((number, problem))
+            continue
         rows.append(row)
         good_size += len(line) + 1
+    if damaged:
+        raise CorruptResultsError(_damage_message(path, damaged, len(rows)))
     if tail and warn:
         warnings.warn(
             f"results file {path}: dropped a truncated last line ({len(tail)} bytes, "
@@ -336,6 +376,35 @@ def read_results(path: str | os.PathLike[str], *, warn: bool = True) -> ResultsC
         )
     return ResultsContents(
         path=path, header=header, rows=rows, good_size=good_size, dropped_tail=tail
+    )
+
+
+def _seal_problem(row: dict[str, Any], fingerprint: str, version: int) -> str:
+    """Remove ``row``'s checksum and say what is wrong with it ("" if nothing is)."""
+    written = row.pop(CHECKSUM_KEY, None)
+    if written is None:
+        return "" if version < 2 else "its checksum was removed"
+    if written != row_checksum(row, fingerprint):
+        return "its values do not match its checksum"
+    return ""
+
+
+def _damage_message(path: Path, damaged: list[tuple[int, str]], intact: int, shown: int = 5
+                    ) -> str:
+    listed = ", ".join(f"{number} ({problem})" for number, problem in damaged[:shown])
+    if len(damaged) > shown:
+        listed += f" and {len(damaged) - shown} more"
+    where = f"line {listed}" if len(damaged) == 1 else f"lines {listed}"
+    why = ""
+    if any("checksum" in problem for _, problem in damaged):
+        why = ("; a row whose checksum fails was changed after it was written or copied "
+               "from another results file, so its values cannot be trusted")
+    them = "that line" if len(damaged) == 1 else "those lines"
+    points = "its point runs" if len(damaged) == 1 else "their points run"
+    return (
+        f"results file {path} is damaged at {where}{why}; its other {intact} rows are "
+        f"intact: delete {them} to resume with them ({points} again), or move the file "
+        "away to start afresh"
     )
 
 
@@ -363,14 +432,26 @@ def _json_line(record: Mapping[str, Any]) -> bytes:
     return (text + "\n").encode("utf-8")
 
 
+def _sealed_line(row: Mapping[str, Any], fingerprint: str) -> bytes:
+    """``row`` as one line, its checksum last."""
+    if not isinstance(row, Mapping):
+        raise TypeError(f"row must be a mapping, got {type(row).__name__}")
+    plain = _plain(row)
+    if CHECKSUM_KEY in plain:
+        raise ValueError(f"row must not have a {CHECKSUM_KEY!r} key: the results file "
+                         "writes each row's checksum under it")
+    return _json_line({**plain, CHECKSUM_KEY: row_checksum(plain, fingerprint)})
+
+
 class ResultsWriter:
     """Open a results file for a sweep: check it, lock it, append rows atomically.
 
-    On entering, the output directory is created if needed and locked; an existing file
+    On entering, the output directory is created if needed and locked; a temporary
+    header left by a run killed while creating the file is removed; an existing file
     is read (a truncated last line is dropped and cut off), and refused if its
-    fingerprint differs from this configuration's; a missing file is created with the
-    header. :meth:`append` then writes each row with a single ``os.write`` followed by
-    ``fsync``.
+    fingerprint differs from this configuration's or a row fails its checksum; a
+    missing file is created with the header. :meth:`append` then writes each row, sealed
+    with its checksum, with a single ``os.write`` followed by ``fsync``.
 
     Parameters
     ----------
@@ -440,6 +521,7 @@ class ResultsWriter:
         directory.mkdir(parents=True, exist_ok=True)
         self._lock(directory)
         try:
+            self._remove_stale_headers()
             if self.path.exists() and self.path.stat().st_size > 0:
                 self._open_existing()
             else:
@@ -484,6 +566,16 @@ class ResultsWriter:
             os.close(self._lock_fd)  # closing the descriptor releases the flock
             self._lock_fd = None
 
+    def _temporary_prefix(self) -> str:
+        return f".{self.path.name}."
+
+    def _remove_stale_headers(self) -> None:
+        # Holding the directory lock, no other writer is creating a header here: a
+        # temporary header is what a run killed before its rename left behind.
+        for stale in self.path.parent.glob(f"{self._temporary_prefix()}*.tmp"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+
     def _create(self) -> None:
         header = {
             FORMAT_KEY: FORMAT_VERSION,
@@ -491,9 +583,12 @@ class ResultsWriter:
             "configuration": self.configuration,
             **self.extra_header,
         }
-        fd, temporary = tempfile.mkstemp(
-            dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp"
+        # Not mkstemp: its mode 0600 would survive the rename, and a results file
+        # should be as readable as any other file the user creates (0666 less umask).
+        temporary = str(
+            self.path.parent / f"{self._temporary_prefix()}{secrets.token_hex(6)}.tmp"
         )
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
             try:
                 _write_all(fd, _json_line(header))
@@ -546,17 +641,20 @@ class ResultsWriter:
         Parameters
         ----------
         row : mapping
-            The record; numpy values are converted to JSON numbers and lists.
+            The record; numpy values are converted to JSON numbers and lists. Its
+            checksum is added under ``"_checksum"``, a key the row may not use.
 
         Raises
         ------
+        ValueError
+            If ``row`` uses the checksum key or cannot be written as one line.
         OSError
             If the line cannot be written (a full disk, a file size limit); the file
             is cut back to its last complete row and the error names it.
         """
         if self._fd is None:
             raise RuntimeError("ResultsWriter.append: use the writer in a with block")
-        line = _json_line(row)
+        line = _sealed_line(row, self.fingerprint)
         end = os.lseek(self._fd, 0, os.SEEK_END)
         try:
             _write_all(self._fd, line)
