@@ -42,21 +42,55 @@ fn row_norms<T: Real>(m: Matrix<'_, T>) -> Vec<f64> {
         .collect()
 }
 
-/// One kernel entry from the inner product and the two norms.
-pub fn arccos_entry(dot: f64, norm_x: f64, norm_z: f64, kappa: f64, output_layer: bool) -> f64 {
+/// Cosines above this are recomputed from the rows themselves (see [`parallel_angle`]).
+const NEAR_PARALLEL: f64 = 1.0 - 1e-6;
+
+fn cosine_of(dot: f64, norm_x: f64, norm_z: f64) -> f64 {
     let norms = norm_x * norm_z;
-    let cosine = if norms.is_normal() {
+    if norms.is_normal() {
         (dot / norms).clamp(-1.0, 1.0)
     } else if norm_x > 0.0 && norm_z > 0.0 {
         // The product of the norms overflowed or underflowed; their quotients do not.
         (dot / norm_x / norm_z).clamp(-1.0, 1.0)
     } else {
         0.0
-    };
-    let theta = cosine.acos();
+    }
+}
+
+/// The angle between two nonzero rows as `2 atan2(|x^ - z^|, |x^ + z^|)` of their unit
+/// vectors: exact to rounding for any angle. `arccos` of a cosine rounded near 1 is not
+/// (a cosine one ulp below 1 is an angle of 1.5e-8), and near-parallel rows are common:
+/// a point of the training set met again in the test set.
+fn parallel_angle<T: Real>(x: &[T], z: &[T], norm_x: f64, norm_z: f64) -> f64 {
+    let (mut apart, mut together) = (0.0f64, 0.0f64);
+    for (&a, &b) in x.iter().zip(z) {
+        let (a, b) = (a.to_f64() / norm_x, b.to_f64() / norm_z);
+        apart = (a - b).mul_add(a - b, apart);
+        together = (a + b).mul_add(a + b, together);
+    }
+    2.0 * apart.sqrt().atan2(together.sqrt())
+}
+
+/// One kernel entry from the inner product and the two norms.
+pub fn arccos_entry(dot: f64, norm_x: f64, norm_z: f64, kappa: f64, output_layer: bool) -> f64 {
+    let cosine = cosine_of(dot, norm_x, norm_z);
+    let sine = (1.0 - cosine * cosine).max(0.0).sqrt();
+    entry_at_angle(dot, norm_x, norm_z, (cosine, sine, cosine.acos()), kappa, output_layer)
+}
+
+/// One kernel entry from the inner product, the norms and the angle `theta` between the
+/// rows (with its cosine and sine).
+fn entry_at_angle(
+    dot: f64,
+    norm_x: f64,
+    norm_z: f64,
+    (cosine, sine, theta): (f64, f64, f64),
+    kappa: f64,
+    output_layer: bool,
+) -> f64 {
+    let norms = norm_x * norm_z;
     let mut value = kappa * kappa * dot * (PI - theta) / (2.0 * PI);
     if output_layer {
-        let sine = (1.0 - cosine * cosine).max(0.0).sqrt();
         value += kappa * kappa * norms * (sine + (PI - theta) * cosine) / (2.0 * PI);
     }
     if !value.is_finite() && dot.is_finite() {
@@ -64,7 +98,6 @@ pub fn arccos_entry(dot: f64, norm_x: f64, norm_z: f64, kappa: f64, output_layer
         // while the entry, at most half of it, does not): small factors first.
         value = kappa * (kappa * (dot * ((PI - theta) / (2.0 * PI))));
         if output_layer {
-            let sine = (1.0 - cosine * cosine).max(0.0).sqrt();
             let angular = (sine + (PI - theta) * cosine) / (2.0 * PI);
             value += kappa * (kappa * (norm_x * (norm_z * angular)));
         }
@@ -87,6 +120,7 @@ pub fn arccos_ntk<T: Real>(
         return Err(Error::OutOfRange(format!("kappa must be finite, got {kappa}")));
     }
     let symmetric = z.is_none();
+    let other = z.unwrap_or(x);
     let mut kernel = inner_products(x, z, false)?;
     let norms_x = row_norms(x);
     let norms_z = z.map_or_else(|| norms_x.clone(), row_norms);
@@ -97,10 +131,29 @@ pub fn arccos_ntk<T: Real>(
             // In the symmetric case only the upper triangle holds inner products.
             let start = if symmetric { i } else { 0 };
             for (j, value) in row.iter_mut().enumerate().skip(start) {
-                // A row with itself is parallel: use its exact squared norm rather than a
-                // cosine rounded to 1 - eps, which arccos would turn into an angle of 1e-8.
-                let dot = if symmetric && i == j { norms_x[i] * norms_x[i] } else { *value };
-                *value = arccos_entry(dot, norms_x[i], norms_z[j], kappa, output_layer);
+                let (norm_x, norm_z) = (norms_x[i], norms_z[j]);
+                if symmetric && i == j {
+                    // A row with itself: its exact squared norm at angle 0.
+                    let square = norm_x * norm_x;
+                    *value = entry_at_angle(
+                        square,
+                        norm_x,
+                        norm_x,
+                        (1.0, 0.0, 0.0),
+                        kappa,
+                        output_layer,
+                    );
+                    continue;
+                }
+                let dot = *value;
+                let cosine = cosine_of(dot, norm_x, norm_z);
+                *value = if cosine > NEAR_PARALLEL {
+                    let theta = parallel_angle(x.row(i), other.row(j), norm_x, norm_z);
+                    let angle = (theta.cos(), theta.sin(), theta);
+                    entry_at_angle(dot, norm_x, norm_z, angle, kappa, output_layer)
+                } else {
+                    arccos_entry(dot, norm_x, norm_z, kappa, output_layer)
+                };
             }
         }
     });
@@ -158,6 +211,45 @@ mod tests {
     }
 
     #[test]
+    fn near_parallel_rows_get_their_exact_angle() {
+        // z_k is x rotated by a known angle t (and scaled); the entry at angle t is known
+        // in closed form. arccos of the rounded cosine was off by up to 1.5e-8 in the angle.
+        let x = [0.6f64, 0.8, 0.0];
+        let mut z = Vec::new();
+        let angles = [0.0f64, 1e-12, 1e-9, 1e-7, 1e-5, 1e-3];
+        for (k, &t) in angles.iter().enumerate() {
+            let scale = [1.0, 3.0, 0.1][k % 3];
+            z.extend([scale * t.cos() * 0.6, scale * t.cos() * 0.8, scale * t.sin()]);
+        }
+        let xm = Matrix::contiguous(&x, 1, 3).unwrap();
+        let zm = Matrix::contiguous(&z, angles.len(), 3).unwrap();
+        for output_layer in [false, true] {
+            let got = arccos_ntk(xm, Some(zm), 1.0, output_layer).unwrap();
+            for (k, &t) in angles.iter().enumerate() {
+                let (row, norm_z) = (&z[3 * k..3 * k + 3], [1.0, 3.0, 0.1][k % 3]);
+                // The angle of the stored (rounded) coordinates.
+                let theta = row[2].atan2(row[0] * 0.6 + row[1] * 0.8);
+                assert!((theta - t).abs() <= 1e-15 * t.max(1e-300) + 1e-300);
+                let mut want = norm_z * theta.cos() * (PI - theta) / (2.0 * PI);
+                if output_layer {
+                    want += norm_z * (theta.sin() + (PI - theta) * theta.cos()) / (2.0 * PI);
+                }
+                let error = (got[k] - want).abs() / want;
+                assert!(error <= 4e-16, "angle {t}, output_layer {output_layer}: {error:e}");
+            }
+        }
+        // A row met again, as in a test set that shares points with the training set.
+        let x = random_matrix(4, 7, 63);
+        let xm = Matrix::contiguous(&x, 4, 7).unwrap();
+        let own = arccos_ntk(xm, None, 1.0, false).unwrap();
+        let cross = arccos_ntk(xm, Some(xm), 1.0, false).unwrap();
+        for i in 0..4 {
+            let error = (cross[i * 4 + i] - own[i * 4 + i]).abs() / own[i * 4 + i];
+            assert!(error <= 4e-16, "row {i}: {error:e}");
+        }
+    }
+
+    #[test]
     fn arccos_ntk_matches_a_scalar_reference_on_every_path() {
         use crate::simd::{force_path, supported_paths};
         use crate::test_support::PATH_LOCK;
@@ -169,13 +261,19 @@ mod tests {
         x[2 * d..3 * d].fill(0.0); // a zero row
         let copy = x[..d].to_vec();
         x[4 * d..5 * d].copy_from_slice(&copy); // a repeated row
-        let z = random_matrix(n_z, d, 62);
+        let mut z = random_matrix(n_z, d, 62);
+        z[5 * d..6 * d].copy_from_slice(&copy); // a row of x met again in z
         let (xm, zm) =
             (Matrix::contiguous(&x, n, d).unwrap(), Matrix::contiguous(&z, n_z, d).unwrap());
         let norm = |r: &[f64]| fma_dot(r, r).sqrt();
         for output_layer in [false, true] {
             let entry = |a: &[f64], b: &[f64], same: bool| {
                 let dot = if same { norm(a) * norm(a) } else { fma_dot(a, b) };
+                if !same && dot / (norm(a) * norm(b)) > NEAR_PARALLEL {
+                    let theta = parallel_angle(a, b, norm(a), norm(b));
+                    let angle = (theta.cos(), theta.sin(), theta);
+                    return entry_at_angle(dot, norm(a), norm(b), angle, 1.5, output_layer);
+                }
                 arccos_entry(dot, norm(a), norm(b), 1.5, output_layer)
             };
             let cross: Vec<f64> = (0..n * n_z)

@@ -30,8 +30,16 @@ def reference_limit(X, Z, kappa, output_layer):
     Z = X if Z is None else Z
     dots = X @ Z.T
     norms = np.linalg.norm(X, axis=1)[:, None] * np.linalg.norm(Z, axis=1)[None, :]
-    cosine = np.clip(np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0), -1, 1)
-    theta = np.arccos(cosine)
+    # The angle as 2 atan2(|x^ - z^|, |x^ + z^|), exact to rounding at every angle
+    # (arccos of a cosine rounded near 1 is off by up to 1.5e-8); pi/2 for a zero row.
+    def unit(A):
+        lengths = np.linalg.norm(A, axis=1, keepdims=True)
+        return np.divide(A, lengths, out=np.zeros_like(A), where=lengths > 0)
+
+    ux, uz = unit(X)[:, None, :], unit(Z)[None, :, :]
+    theta = 2 * np.arctan2(np.linalg.norm(ux - uz, axis=2), np.linalg.norm(ux + uz, axis=2))
+    theta = np.where(norms > 0, theta, np.pi / 2)
+    cosine = np.cos(theta)
     value = kappa**2 * dots * (np.pi - theta) / (2 * np.pi)
     if output_layer:
         value += kappa**2 * norms * (np.sin(theta) + (np.pi - theta) * cosine) / (2 * np.pi)
@@ -100,10 +108,12 @@ def test_ntk_limit_matches_the_arccos_formula(simd_path, rng, output_layer, with
     X[4] = 0.0  # a zero row contributes nothing
     X[5] = X[6]  # parallel rows: theta = 0
     Z = rng.standard_normal((11, 7)) if with_z else None
+    if with_z:
+        Z[3] = 2.5 * X[7]  # a row of X met again in Z, scaled: theta = 0
     H = ntk_limit(X, Z, kappa=0.8, output_layer=output_layer)
-    # arccos has slope 1/sin(theta): near parallel rows a cosine rounded in its last bit
-    # moves theta by ~1e-8, so two correct implementations agree to ~1e-8, not 1e-15.
-    np.testing.assert_allclose(H, reference_limit(X, Z, 0.8, output_layer), rtol=1e-7, atol=1e-12)
+    # Both take near-parallel angles from the rows, not from arccos of a rounded cosine
+    # (which moved theta by ~1e-8): they agree to rounding.
+    np.testing.assert_allclose(H, reference_limit(X, Z, 0.8, output_layer), rtol=1e-12, atol=1e-14)
     if not with_z:
         np.testing.assert_array_equal(H, H.T)
         assert np.linalg.eigvalsh(H).min() > -1e-10  # a kernel: positive semi-definite

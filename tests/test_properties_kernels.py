@@ -567,12 +567,11 @@ def test_rows_of_extreme_norms_keep_their_angle(output_layer: bool) -> None:
     for x_scale, z_scale in [(1.0, 1.5e-283), (1e-200, 1.0), (1e200, 1e-200), (1e160, 1e-100)]:
         x, z = np.array([[3.0, 4.0]]) * x_scale, np.array([[6.0, 8.0]]) * z_scale
         expected = factor * 50.0 * x_scale * z_scale
-        # Parallel rows meet at an angle of about sqrt(eps) after rounding (arccos near
-        # 1), which moves the entry by a few parts in 1e9: the angle pi/2 moved it by 1/2.
+        # The angle pi/2 moved the entry by 1/2; the parallel angle is exact now.
         H = pb.ntk_limit(x, z, output_layer=output_layer)
-        np.testing.assert_allclose(H, [[expected]], rtol=1e-7)
+        np.testing.assert_allclose(H, [[expected]], rtol=1e-14)
         np.testing.assert_allclose(pb.ntk_limit(np.vstack([x / x_scale, z]))[0, 1],
-                                   0.5 * 50.0 * z_scale, rtol=1e-7)
+                                   0.5 * 50.0 * z_scale, rtol=1e-14)
     H = pb.ntk_limit([[7.5e153]], output_layer=output_layer)
     np.testing.assert_allclose(H, [[factor * 7.5e153**2]], rtol=1e-12)
 
