@@ -9,8 +9,8 @@ Campaigns (each can be skipped):
   ``--rounds`` rounds of different seeds), truncated and hand-edited results files, a
   file size limit, a full tmpfs (when this user may mount one), Dask workers killed
   mid-point: the faults injected and the points lost;
-- fuzzing (``--fuzz-seconds`` per target, needs cargo-fuzz and a nightly toolchain):
-  executions, time and findings of every target in fuzz/;
+- fuzzing (``--fuzz-seconds`` per target, through tests/test_fuzz_targets.py, which
+  builds the targets in fuzz/ with cargo alone): executions and findings of each;
 - ``cargo test`` and an audit of the ``unsafe`` code (blocks without a ``SAFETY:``
   comment, ``unsafe fn`` without a ``# Safety`` section).
 
@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,10 +41,10 @@ PROPERTY_FILES = ["tests/test_properties_kernels.py", "tests/test_properties_est
                   "tests/test_properties_scaling.py"]
 OTHER_FILES = ["tests/test_concurrency.py", "tests/test_reproducibility.py",
                "tests/test_cli_errors.py"]
-FUZZ_TARGETS = ["pack_signs", "products", "quantized_product", "dense_gram"]
 
 
-def pytest(files: list[str], env: dict[str, str], extra: list[str] = ()) -> tuple[int, str, float]:
+def pytest(files: list[str], env: dict[str, str], extra: Sequence[str] = ()
+           ) -> tuple[int, str, float]:
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra,
                            *files], cwd=ROOT, env=env, capture_output=True, text=True)
@@ -73,7 +74,7 @@ def properties(env: dict[str, str]) -> list[str]:
         records = read_json_lines(cases_file)
         cases_file.unlink()
         cases = sum(sum(r["cases"].values()) for r in records)
-        refused = Counter()
+        refused: Counter[str] = Counter()
         for record in records:
             for name, n in {**record.get("refused", {}), **record.get("outcomes", {})}.items():
                 if "refused" in name or "ValueError" in name or "TypeError" in name:
@@ -131,33 +132,26 @@ def faults(env: dict[str, str], kills: int, rounds: int, seed: int) -> list[str]
     return out
 
 
-def fuzz(seconds: int) -> list[str]:
-    cargo = shutil.which("cargo")
-    out = ["## Fuzzing (cargo fuzz, libFuzzer with AddressSanitizer)", ""]
-    if cargo is None:
-        return out + ["cargo is not installed: skipped.", ""]
-    toolchain = ["+nightly"] if subprocess.run([cargo, "+nightly", "--version"],
-                                               capture_output=True).returncode == 0 else []
-    env = {**os.environ}
-    if not toolchain:
-        env["RUSTC_BOOTSTRAP"] = "1"  # stable rustc with nightly flags
-    out += [f"Budget: {seconds} s per target; command: `cd fuzz && cargo "
-            f"{' '.join(toolchain)} fuzz run -O TARGET -- -max_total_time={seconds}`.", "",
-            "| target | executions | time | corpus | findings |", "|---|---|---|---|---|"]
-    for target in FUZZ_TARGETS:
-        started = time.perf_counter()
-        done = subprocess.run([cargo, *toolchain, "fuzz", "run", "-O", target, "--",
-                               f"-max_total_time={seconds}", "-print_final_stats=1"],
-                              cwd=ROOT / "fuzz", capture_output=True, text=True, env=env)
-        log = done.stdout + done.stderr
-        runs = re.findall(r"stat::number_of_executed_units:\s*(\d+)", log)
-        corpus = re.findall(r"#\d+\s+DONE\s+cov: \d+ ft: \d+ corp: (\d+)", log)
-        findings = 0 if done.returncode == 0 else 1
-        out.append(f"| {target} | {runs[-1] if runs else '?'} | "
-                   f"{time.perf_counter() - started:.0f} s | {corpus[-1] if corpus else '?'} | "
-                   f"{findings} |")
-        if findings:
-            print(log[-4000:], file=sys.stderr)
+def fuzz(env: dict[str, str], seconds: int) -> list[str]:
+    """The fuzz targets, through tests/test_fuzz_targets.py with a larger budget."""
+    with tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False) as handle:
+        fuzz_file = Path(handle.name)
+    code, output, elapsed = pytest(["tests/test_fuzz_targets.py"],
+                                   {**env, "PYBINSCALE_FUZZ_FILE": str(fuzz_file),
+                                    "PYBINSCALE_FUZZ_SECONDS": str(seconds)})
+    records = read_json_lines(fuzz_file)
+    fuzz_file.unlink()
+    out = ["## Fuzzing (libFuzzer with AddressSanitizer)", "",
+           f"Budget: {seconds} s per target, from an empty corpus; `PYBINSCALE_FUZZ_SECONDS="
+           f"{seconds} pytest tests/test_fuzz_targets.py` ({summary_line(output)}, "
+           f"{elapsed:.0f} s with the build).", "",
+           "| target | executions | corpus | findings |", "|---|---|---|---|"]
+    for record in records:
+        out.append(f"| {record['target']} | {record['executions']:,} | {record['corpus']} | "
+                   f"{record['findings']} |")
+    if code:
+        print(output[-4000:], file=sys.stderr)
+        out.append("| (failed: see the test output) | | | 1 |")
     return out + [""]
 
 
@@ -220,7 +214,7 @@ def main() -> int:
     if "faults" in wanted:
         report += faults(env, args.kills, args.rounds, args.seed)
     if "fuzz" in wanted and args.fuzz_seconds > 0:
-        report += fuzz(args.fuzz_seconds)
+        report += fuzz(env, args.fuzz_seconds)
     if "rust" in wanted:
         report += cargo_tests() + unsafe_audit()
     report.append(f"Total time: {time.perf_counter() - started:.0f} s.")
