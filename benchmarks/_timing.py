@@ -1,11 +1,17 @@
-"""Side-by-side timing shared by the benchmarks: a row of the ratio table and the
-alternating warm blocks both scripts time with."""
+"""Side-by-side timing shared by the benchmarks: a row of the ratio table, the
+alternating warm blocks both scripts time with, and the line that says on what."""
 
 from __future__ import annotations
 
+import os
+import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import numpy as np
+
+import pybinscale as pb
 
 #: Calls per block of one side.
 CALLS_PER_BLOCK = 4
@@ -65,3 +71,27 @@ def best_time(call: Callable[[], object], calls: int) -> float:
         call()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def load_average() -> str:
+    """The one-minute load average, or "unknown" where /proc is not there."""
+    try:
+        with open("/proc/loadavg", encoding="ascii") as loadavg:
+            return loadavg.read().split()[0]
+    except OSError:
+        return "unknown"
+
+
+def machine_line() -> str:
+    """CPU model and count, numpy version, pybinscale's SIMD path and threads, load."""
+    model = platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
+            model = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return (
+        f"machine: {model}, {os.cpu_count()} CPUs; numpy {np.__version__}; "
+        f"pybinscale SIMD path {pb.simd_path()}, {pb.get_num_threads()} threads; "
+        f"load average {load_average()}"
+    )

@@ -14,15 +14,13 @@ repository root:
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 from collections.abc import Callable
 
 import numpy as np
 
 import pybinscale as pb
-from _timing import Row, best_time, side_by_side
+from _timing import Row, best_time, load_average, machine_line, side_by_side
 from pybinscale.estimators._init import initial_weights
 from pybinscale.estimators.ntk_regressor import NTKRegressor, solve_kernel_system
 
@@ -195,26 +193,6 @@ SECTIONS: dict[str, Callable[[bool, int], list[Row]]] = {
 }
 
 
-def load_average() -> str:
-    try:
-        with open("/proc/loadavg", encoding="ascii") as loadavg:
-            return loadavg.read().split()[0]
-    except OSError:
-        return "unknown"
-
-
-def machine_line() -> str:
-    model = platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
-            model = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (
-        f"machine: {model}, {os.cpu_count()} CPUs; numpy {np.__version__}; "
-        f"pybinscale SIMD path {pb.simd_path()}, {pb.get_num_threads()} threads; "
-        f"load average {load_average()}"
-    )
 
 
 def main() -> None:

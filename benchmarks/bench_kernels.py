@@ -11,14 +11,12 @@ only ever adds time) and the ratio numpy / ours. Run from the repository root:
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 
 import numpy as np
 
 import pybinscale as pb
-from _timing import Row, side_by_side
+from _timing import Row, machine_line, side_by_side
 
 
 def signs_f32(A: np.ndarray) -> np.ndarray:
@@ -117,18 +115,6 @@ def path_rows(size: int, repeats: int, rng: np.random.Generator) -> list[str]:
         pb.set_simd_path(None)
     return rows
 
-
-def machine_line() -> str:
-    model = platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
-            model = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (
-        f"machine: {model}, {os.cpu_count()} CPUs; numpy {np.__version__}; "
-        f"pybinscale SIMD path {pb.simd_path()}, {pb.get_num_threads()} threads"
-    )
 
 
 def storage_rows(size: int, rng: np.random.Generator) -> list[str]:
