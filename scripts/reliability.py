@@ -76,7 +76,7 @@ def properties(env: dict[str, str]) -> list[str]:
         cases = sum(sum(r["cases"].values()) for r in records)
         refused: Counter[str] = Counter()
         for record in records:
-            for name, n in {**record.get("refused", {}), **record.get("outcomes", {})}.items():
+            for name, n in record["outcomes"].items():
                 if "refused" in name or "ValueError" in name or "TypeError" in name:
                     refused[name] += n
         total += cases

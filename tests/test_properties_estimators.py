@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -34,21 +34,13 @@ from pybinscale import (
 )
 
 from test_properties_kernels import LAYOUTS, laid_out
-from case_counts import report_cases
+from property_support import property_settings, report_cases
 
 CASES: collections.Counter[str] = collections.Counter()
 OUTCOMES: collections.Counter[str] = collections.Counter()
 EXAMPLES = 200
 
-SETTINGS = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                           HealthCheck.filter_too_much],
-)
+SETTINGS = property_settings(EXAMPLES)
 
 DTYPES = [np.dtype(np.float64), np.dtype(np.float32), np.dtype(np.float16), np.dtype(">f8"),
           np.dtype(np.int64), np.dtype(np.int8), np.dtype(np.bool_)]

@@ -29,12 +29,12 @@ from typing import Any, Callable
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import pybinscale as pb
-from case_counts import report_cases
+from property_support import property_settings, report_cases
 
 PATHS = pb.supported_simd_paths()
 #: Calls made by each property test in this session, and how they ended.
@@ -43,15 +43,7 @@ OUTCOMES: collections.Counter[str] = collections.Counter()
 #: Examples asked of hypothesis per test; the counts reported are the calls really made.
 EXAMPLES = 200
 
-SETTINGS = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                           HealthCheck.filter_too_much],
-)
+SETTINGS = property_settings(EXAMPLES)
 
 _MEMMAP_DIR = tempfile.TemporaryDirectory(prefix="pybinscale-props-")
 weakref.finalize(_MEMMAP_DIR, _MEMMAP_DIR.cleanup)

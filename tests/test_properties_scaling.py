@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -45,23 +45,11 @@ from pybinscale.scaling.results import (
 )
 from pybinscale.scaling.sweep import KEY_COLUMNS
 from pybinscale.scaling.sweep_laws import compute_frontier
-from case_counts import report_cases
+from property_support import property_settings, report_cases
 
 CASES: collections.Counter[str] = collections.Counter()
 OUTCOMES: collections.Counter[str] = collections.Counter()
 EXAMPLES = 100
-
-
-def _settings(examples: int = EXAMPLES) -> settings:
-    return settings(
-        max_examples=examples,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        print_blob=True,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                               HealthCheck.filter_too_much],
-    )
 
 
 def record(name: str, outcome: str) -> None:
@@ -112,7 +100,7 @@ def law_data(draw: st.DrawFn) -> tuple[str, np.ndarray, np.ndarray]:
     return form, X, y
 
 
-@_settings()
+@property_settings(EXAMPLES)
 @given(data=law_data(), new=st.data())
 def test_scaling_law(data: tuple[str, np.ndarray, np.ndarray], new: st.DataObject) -> None:
     form, X, y = data
@@ -169,7 +157,7 @@ def _write(path: Path, configuration: dict[str, Any], rows: list[dict[str, Any]]
             writer.append(row)
 
 
-@_settings()
+@property_settings(EXAMPLES)
 @given(configuration=st.dictionaries(st.text(max_size=6), _values, max_size=4),
        rows=st.lists(_rows, max_size=6), numpy_values=st.booleans())
 def test_results_round_trip(configuration: dict[str, Any], rows: list[dict[str, Any]],
@@ -190,7 +178,7 @@ def test_results_round_trip(configuration: dict[str, Any], rows: list[dict[str, 
             ResultsWriter(path, {**configuration, "extra setting": 1}).__enter__()
 
 
-@_settings()
+@property_settings(EXAMPLES)
 @given(rows=st.lists(_rows, min_size=1, max_size=6), cut=st.floats(0.0, 1.0),
        at_line_end=st.booleans())
 def test_truncated_results_file(rows: list[dict[str, Any]], cut: float, at_line_end: bool) -> None:
@@ -233,7 +221,7 @@ def test_truncated_results_file(rows: list[dict[str, Any]], cut: float, at_line_
         record("truncated results file", "cut mid-row" if partial else "cut between rows")
 
 
-@_settings()
+@property_settings(EXAMPLES)
 @given(rows=st.lists(st.fixed_dictionaries({"width": st.integers(1, 99), "loss": st.floats(0, 1)}),
                      min_size=2, max_size=6),
        edit=st.sampled_from(["replace", "insert", "delete", "swap-lines", "blank-line",
@@ -353,7 +341,7 @@ def sweep_params(draw: st.DrawFn) -> dict[str, Any]:
             for name, values in SWEEP_VALUES.items()}
 
 
-@_settings(60)
+@property_settings(60)
 @given(params=sweep_params())
 def test_sweep_parameters(params: dict[str, Any]) -> None:
     estimator = BinaryMLPRegressor(learning_rate=0.5, max_iter=2)
@@ -380,7 +368,7 @@ def test_sweep_parameters(params: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- frontier
 
 
-@_settings()
+@property_settings(EXAMPLES)
 @given(points=st.lists(st.tuples(st.floats(0, 1e30), st.floats(-1e30, 1e30)), max_size=30))
 def test_compute_frontier(points: list[tuple[float, float]]) -> None:
     CASES["compute_frontier"] += 1
