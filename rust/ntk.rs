@@ -71,11 +71,35 @@ fn parallel_angle<T: Real>(x: &[T], z: &[T], norm_x: f64, norm_z: f64) -> f64 {
     2.0 * apart.sqrt().atan2(together.sqrt())
 }
 
+/// `(cosine, sine, theta)` from the cosine by arccos; the sine only `with_sine` (only the
+/// NNGP term reads it), 0 otherwise.
+fn angle_from_cosine(cosine: f64, with_sine: bool) -> (f64, f64, f64) {
+    let sine = if with_sine { (1.0 - cosine * cosine).max(0.0).sqrt() } else { 0.0 };
+    (cosine, sine, cosine.acos())
+}
+
+/// `(cosine, sine, theta)` between rows `x` and `z`: by arccos of their cosine, or from
+/// the rows themselves where they are near parallel.
+fn angle_between<T: Real>(
+    x: &[T],
+    z: &[T],
+    dot: f64,
+    norm_x: f64,
+    norm_z: f64,
+    with_sine: bool,
+) -> (f64, f64, f64) {
+    let cosine = cosine_of(dot, norm_x, norm_z);
+    if cosine > NEAR_PARALLEL {
+        let theta = parallel_angle(x, z, norm_x, norm_z);
+        return (theta.cos(), theta.sin(), theta);
+    }
+    angle_from_cosine(cosine, with_sine)
+}
+
 /// One kernel entry from the inner product and the two norms.
 pub fn arccos_entry(dot: f64, norm_x: f64, norm_z: f64, kappa: f64, output_layer: bool) -> f64 {
-    let cosine = cosine_of(dot, norm_x, norm_z);
-    let sine = (1.0 - cosine * cosine).max(0.0).sqrt();
-    entry_at_angle(dot, norm_x, norm_z, (cosine, sine, cosine.acos()), kappa, output_layer)
+    let angle = angle_from_cosine(cosine_of(dot, norm_x, norm_z), output_layer);
+    entry_at_angle(dot, norm_x, norm_z, angle, kappa, output_layer)
 }
 
 /// One kernel entry from the inner product, the norms and the angle `theta` between the
@@ -146,14 +170,9 @@ pub fn arccos_ntk<T: Real>(
                     continue;
                 }
                 let dot = *value;
-                let cosine = cosine_of(dot, norm_x, norm_z);
-                *value = if cosine > NEAR_PARALLEL {
-                    let theta = parallel_angle(x.row(i), other.row(j), norm_x, norm_z);
-                    let angle = (theta.cos(), theta.sin(), theta);
-                    entry_at_angle(dot, norm_x, norm_z, angle, kappa, output_layer)
-                } else {
-                    arccos_entry(dot, norm_x, norm_z, kappa, output_layer)
-                };
+                let (x_row, z_row) = (x.row(i), other.row(j));
+                let angle = angle_between(x_row, z_row, dot, norm_x, norm_z, output_layer);
+                *value = entry_at_angle(dot, norm_x, norm_z, angle, kappa, output_layer);
             }
         }
     });
@@ -268,13 +287,12 @@ mod tests {
         let norm = |r: &[f64]| fma_dot(r, r).sqrt();
         for output_layer in [false, true] {
             let entry = |a: &[f64], b: &[f64], same: bool| {
-                let dot = if same { norm(a) * norm(a) } else { fma_dot(a, b) };
-                if !same && dot / (norm(a) * norm(b)) > NEAR_PARALLEL {
-                    let theta = parallel_angle(a, b, norm(a), norm(b));
-                    let angle = (theta.cos(), theta.sin(), theta);
-                    return entry_at_angle(dot, norm(a), norm(b), angle, 1.5, output_layer);
+                if same {
+                    return arccos_entry(norm(a) * norm(a), norm(a), norm(a), 1.5, output_layer);
                 }
-                arccos_entry(dot, norm(a), norm(b), 1.5, output_layer)
+                let dot = fma_dot(a, b);
+                let angle = angle_between(a, b, dot, norm(a), norm(b), output_layer);
+                entry_at_angle(dot, norm(a), norm(b), angle, 1.5, output_layer)
             };
             let cross: Vec<f64> = (0..n * n_z)
                 .map(|ij| entry(&x[ij / n_z * d..][..d], &z[ij % n_z * d..][..d], false))
