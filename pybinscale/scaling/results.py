@@ -83,6 +83,11 @@ CHECKSUM_KEY = "_checksum"
 #: Name of the results file inside a sweep's output directory.
 RESULTS_FILENAME = "results.jsonl"
 
+# What can be wrong with a line after the header, as the damage message says it.
+_NOT_A_RECORD = "not a JSON record"
+_CHECKSUM_REMOVED = "its checksum was removed"
+_CHECKSUM_FAILS = "its values do not match its checksum"
+
 
 class ResultsFileError(ValueError):
     """A results file cannot be used; the message says which file and why."""
@@ -357,7 +362,7 @@ def read_results(path: str | os.PathLike[str], *, warn: bool = True) -> ResultsC
                 # (a file system can leave zeros in a block it had not flushed).
                 tail = line
                 break
-            damaged.append((number, "not a JSON record"))
+            damaged.append((number, _NOT_A_RECORD))
             continue
         problem = _seal_problem(row, fingerprint, version)
         if problem:
@@ -383,9 +388,9 @@ def _seal_problem(row: dict[str, Any], fingerprint: str, version: int) -> str:
     """Remove ``row``'s checksum and say what is wrong with it ("" if nothing is)."""
     written = row.pop(CHECKSUM_KEY, None)
     if written is None:
-        return "" if version < 2 else "its checksum was removed"
+        return "" if version < 2 else _CHECKSUM_REMOVED
     if written != row_checksum(row, fingerprint):
-        return "its values do not match its checksum"
+        return _CHECKSUM_FAILS
     return ""
 
 
@@ -396,7 +401,7 @@ def _damage_message(path: Path, damaged: list[tuple[int, str]], intact: int, sho
         listed += f" and {len(damaged) - shown} more"
     where = f"line {listed}" if len(damaged) == 1 else f"lines {listed}"
     why = ""
-    if any("checksum" in problem for _, problem in damaged):
+    if any(problem != _NOT_A_RECORD for _, problem in damaged):
         why = ("; a row whose checksum fails was changed after it was written or copied "
                "from another results file, so its values cannot be trusted")
     them = "that line" if len(damaged) == 1 else "those lines"
